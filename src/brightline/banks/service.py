@@ -1,0 +1,388 @@
+"""Banks and their entries: create, change and query hash lists, and feed index syncs."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
+
+from brightline.banks import revisions
+from brightline.banks.inserts import EntryInserter
+from brightline.banks.types import AddResult, BankInfo, Changes, EntryInfo, EntryInput
+from brightline.banks.validation import (
+    DEFAULT_DOMAIN,
+    EntryNormaliser,
+    normalise_domain,
+    validate_bank_name,
+    validate_threshold,
+)
+from brightline.errors import BankExistsError, BankNotFoundError, EntryNotFoundError, ValidationError
+from brightline.signals.registry import get_signal_type
+from brightline.store.db import Database
+from brightline.store.models import banks_table, entries_table, tombstones_table, utcnow
+
+# Ids per IN (...) list: well under SQLite's 32766 and PostgreSQL's 65535 parameter limits.
+_ID_CHUNK = 5_000
+MAX_PAGE = 10_000
+
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+UNSET = _Unset.UNSET
+
+_B = banks_table.c
+_E = entries_table.c
+_ENTRY_COLUMNS = (
+    _E.id,
+    _E.bank_id,
+    _B.name,
+    _E.signal_type,
+    _E.value,
+    _E.source,
+    _E.category,
+    _E.domain,
+    _E.note,
+    _E.enabled,
+    _E.added_at,
+    _E.updated_at,
+    _E.revision,
+)
+
+
+def _entry_info(row: Sequence[Any]) -> EntryInfo:
+    return EntryInfo(*row)
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), _ID_CHUNK):
+        yield ids[start : start + _ID_CHUNK]
+
+
+def _entry_ids(ids: Iterable[int]) -> list[int]:
+    unique = set()
+    for entry_id in ids:
+        if isinstance(entry_id, bool) or not isinstance(entry_id, int):
+            raise ValidationError(f"entry ids must be whole numbers, got {entry_id!r}")
+        unique.add(entry_id)
+    return sorted(unique)
+
+
+class BankService:
+    """Every bank and entry operation; each public method is one transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # --- banks ------------------------------------------------------------------------
+
+    def _bank_row(self, conn: Connection, name: str) -> Row[Any]:
+        if not isinstance(name, str):
+            raise BankNotFoundError(f"no bank named {name!r}")
+        row = conn.execute(sa.select(banks_table).where(_B.name_key == name.lower())).first()
+        if row is None:
+            raise BankNotFoundError(f"no bank named {name!r}")
+        return row
+
+    def _bank_info(self, conn: Connection, bank: Row[Any]) -> BankInfo:
+        total, enabled = conn.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((_E.enabled, 1), else_=0)), 0)).where(
+                _E.bank_id == bank.id
+            )
+        ).one()
+        return BankInfo(
+            id=bank.id,
+            name=bank.name,
+            domain=bank.domain,
+            threshold=bank.threshold,
+            description=bank.description,
+            enabled=bool(bank.enabled),
+            created_at=bank.created_at,
+            updated_at=bank.updated_at,
+            entry_count=int(total),
+            enabled_count=int(enabled),
+        )
+
+    def create_bank(
+        self, name: str, *, domain: str = DEFAULT_DOMAIN, threshold: int | None = None, description: str = ""
+    ) -> BankInfo:
+        """Create an empty, enabled bank; BankExistsError if the name (ignoring case) is taken."""
+        validate_bank_name(name)
+        values = {
+            "name": name,
+            "name_key": name.lower(),
+            "domain": normalise_domain(domain),
+            "threshold": validate_threshold(threshold),
+            "description": str(description),
+        }
+        try:
+            with self._db.session(write=True) as session:
+                conn = session.connection()
+                if conn.execute(sa.select(_B.id).where(_B.name_key == name.lower())).first() is not None:
+                    raise BankExistsError(f"a bank named {name!r} already exists")
+                now = utcnow()
+                conn.execute(sa.insert(banks_table).values(**values, enabled=True, created_at=now, updated_at=now))
+                return self._bank_info(conn, self._bank_row(conn, name))
+        except IntegrityError:
+            # Another writer created the same name between our check and our insert.
+            raise BankExistsError(f"a bank named {name!r} already exists") from None
+
+    def list_banks(self) -> list[BankInfo]:
+        """Every bank, by name, with entry counts."""
+        with self._db.session(snapshot=True) as session:
+            conn = session.connection()
+            counts = {
+                bank_id: (int(total), int(enabled))
+                for bank_id, total, enabled in conn.execute(
+                    sa.select(_E.bank_id, sa.func.count(), sa.func.sum(sa.case((_E.enabled, 1), else_=0))).group_by(
+                        _E.bank_id
+                    )
+                )
+            }
+            banks = conn.execute(sa.select(banks_table).order_by(_B.name_key)).all()
+        return [
+            BankInfo(
+                id=b.id,
+                name=b.name,
+                domain=b.domain,
+                threshold=b.threshold,
+                description=b.description,
+                enabled=bool(b.enabled),
+                created_at=b.created_at,
+                updated_at=b.updated_at,
+                entry_count=counts.get(b.id, (0, 0))[0],
+                enabled_count=counts.get(b.id, (0, 0))[1],
+            )
+            for b in banks
+        ]
+
+    def get_bank(self, name: str) -> BankInfo:
+        """The bank called ``name`` (any case) or BankNotFoundError."""
+        with self._db.session(snapshot=True) as session:
+            conn = session.connection()
+            return self._bank_info(conn, self._bank_row(conn, name))
+
+    def rename_bank(self, old: str, new: str) -> BankInfo:
+        """Give a bank a new name (a change of case only is allowed)."""
+        validate_bank_name(new)
+        try:
+            with self._db.session(write=True) as session:
+                conn = session.connection()
+                revision = revisions.bump_revision(conn)
+                bank = self._bank_row(conn, old)
+                clash = conn.execute(sa.select(_B.id).where(_B.name_key == new.lower(), _B.id != bank.id)).first()
+                if clash is not None:
+                    raise BankExistsError(f"a bank named {new!r} already exists")
+                conn.execute(
+                    sa.update(banks_table)
+                    .where(_B.id == bank.id)
+                    .values(name=new, name_key=new.lower(), revision=revision, updated_at=utcnow())
+                )
+                return self._bank_info(conn, self._bank_row(conn, new))
+        except IntegrityError:
+            raise BankExistsError(f"a bank named {new!r} already exists") from None
+
+    def update_bank(
+        self,
+        name: str,
+        *,
+        threshold: int | _Unset | None = UNSET,
+        domain: str | _Unset = UNSET,
+        description: str | _Unset = UNSET,
+        enabled: bool | _Unset = UNSET,
+    ) -> BankInfo:
+        """Change the given settings of a bank; threshold None means the signal type's default."""
+        values: dict[str, Any] = {}
+        if not isinstance(threshold, _Unset):
+            values["threshold"] = validate_threshold(threshold)
+        if not isinstance(domain, _Unset):
+            values["domain"] = normalise_domain(domain)
+        if not isinstance(description, _Unset):
+            values["description"] = str(description)
+        if not isinstance(enabled, _Unset):
+            if not isinstance(enabled, bool):
+                raise ValidationError(f"enabled must be true or false, got {enabled!r}")
+            values["enabled"] = enabled
+        with self._db.session(write=True) as session:
+            conn = session.connection()
+            # Only what an index sees (switch, threshold) needs a new revision.
+            seen_by_index = "threshold" in values or "enabled" in values
+            revision = revisions.bump_revision(conn) if seen_by_index else None
+            bank = self._bank_row(conn, name)
+            if values:
+                if revision is not None:
+                    values["revision"] = revision
+                conn.execute(sa.update(banks_table).where(_B.id == bank.id).values(**values, updated_at=utcnow()))
+            return self._bank_info(conn, self._bank_row(conn, name))
+
+    def delete_bank(self, name: str) -> int:
+        """Delete a bank and all its entries (leaving tombstones); returns how many entries went."""
+        with self._db.session(write=True) as session:
+            conn = session.connection()
+            revision = revisions.bump_revision(conn)
+            bank = self._bank_row(conn, name)
+            doomed = sa.select(_E.id, sa.literal(revision, sa.BigInteger())).where(_E.bank_id == bank.id)
+            conn.execute(sa.insert(tombstones_table).from_select(["entry_id", "revision"], doomed))
+            removed = conn.execute(sa.delete(entries_table).where(_E.bank_id == bank.id)).rowcount
+            conn.execute(sa.delete(banks_table).where(_B.id == bank.id))
+            return int(removed)
+
+    # --- entries ----------------------------------------------------------------------
+
+    def add_entries(self, bank_name: str, entries: Iterable[EntryInput]) -> AddResult:
+        """Add entries atomically: every value is validated, and values already in the bank are left as they are.
+
+        ``entries`` is consumed lazily in batches, so it may be a generator over a huge file;
+        any exception it raises rolls the whole add back. New ids follow input order, except
+        within batches of 10,000 or more, which are written in hash order for speed.
+        """
+        normalise = EntryNormaliser()
+        with self._db.session(write=True) as session:
+            conn = session.connection()
+            revision = revisions.bump_revision(conn)
+            bank = self._bank_row(conn, bank_name)
+            inserter = EntryInserter(conn, bank_id=bank.id, bank_domain=bank.domain, revision=revision)
+            for entry in entries:
+                inserter.add(normalise(entry))
+            inserter.flush()
+            added = conn.execute(
+                sa.select(sa.func.count()).where(_E.revision == revision, _E.bank_id == bank.id)
+            ).scalar_one()
+            return AddResult(added=int(added), unchanged=inserter.count - int(added))
+
+    def _existing_ids(self, conn: Connection, bank_id: int, bank_name: str, ids: list[int]) -> None:
+        missing: list[int] = []
+        for chunk in _chunks(ids):
+            found = set(conn.execute(sa.select(_E.id).where(_E.bank_id == bank_id, _E.id.in_(chunk))).scalars())
+            missing.extend(i for i in chunk if i not in found)
+        if missing:
+            shown = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
+            raise EntryNotFoundError(f"bank {bank_name!r} has no entries with ids {shown}")
+
+    def remove_entries(self, bank_name: str, ids: Iterable[int]) -> int:
+        """Remove entries by id (all must be in the bank, or nothing is removed); returns how many."""
+        wanted = _entry_ids(ids)
+        with self._db.session(write=True) as session:
+            conn = session.connection()
+            revision = revisions.bump_revision(conn)
+            bank = self._bank_row(conn, bank_name)
+            self._existing_ids(conn, bank.id, bank.name, wanted)
+            for chunk in _chunks(wanted):
+                conn.execute(sa.insert(tombstones_table), [{"entry_id": i, "revision": revision} for i in chunk])
+                conn.execute(sa.delete(entries_table).where(_E.id.in_(chunk)))
+            return len(wanted)
+
+    def set_entries_enabled(self, bank_name: str, ids: Iterable[int], enabled: bool) -> int:
+        """Enable or disable entries by id (all must be in the bank); returns how many changed."""
+        if not isinstance(enabled, bool):
+            raise ValidationError(f"enabled must be true or false, got {enabled!r}")
+        wanted = _entry_ids(ids)
+        with self._db.session(write=True) as session:
+            conn = session.connection()
+            revision = revisions.bump_revision(conn)
+            bank = self._bank_row(conn, bank_name)
+            self._existing_ids(conn, bank.id, bank.name, wanted)
+            changed = 0
+            now = utcnow()
+            for chunk in _chunks(wanted):
+                changed += conn.execute(
+                    sa.update(entries_table)
+                    .where(_E.id.in_(chunk), _E.enabled != enabled)
+                    .values(enabled=enabled, revision=revision, updated_at=now)
+                ).rowcount
+            return changed
+
+    def get_entry(self, entry_id: int) -> EntryInfo:
+        """One entry by id, or EntryNotFoundError."""
+        with self._db.session() as session:
+            row = (
+                session.connection()
+                .execute(sa.select(*_ENTRY_COLUMNS).join_from(entries_table, banks_table).where(_E.id == entry_id))
+                .first()
+            )
+        if row is None:
+            raise EntryNotFoundError(f"no entry with id {entry_id!r}")
+        return _entry_info(row)
+
+    def list_entries(self, bank_name: str, limit: int = 100, offset: int = 0) -> list[EntryInfo]:
+        """A page of a bank's entries, oldest first."""
+        if not 1 <= limit <= MAX_PAGE or offset < 0:
+            raise ValidationError(f"limit must be within 1..{MAX_PAGE} and offset >= 0")
+        with self._db.session(snapshot=True) as session:
+            conn = session.connection()
+            bank = self._bank_row(conn, bank_name)
+            stmt = (
+                sa.select(*_ENTRY_COLUMNS)
+                .join_from(entries_table, banks_table)
+                .where(_E.bank_id == bank.id)
+                .order_by(_E.id)
+                .limit(limit)
+                .offset(offset)
+            )
+            return [_entry_info(row) for row in conn.execute(stmt)]
+
+    def iter_entries(
+        self, bank_name: str, *, signal_type: str | None = None, enabled_only: bool = False
+    ) -> Generator[EntryInfo, None, None]:
+        """Stream every entry of a bank, oldest first, from one consistent snapshot."""
+        with self._db.session(snapshot=True) as session:
+            conn = session.connection()
+            bank = self._bank_row(conn, bank_name)
+            stmt = sa.select(*_ENTRY_COLUMNS).join_from(entries_table, banks_table).where(_E.bank_id == bank.id)
+            if signal_type is not None:
+                stmt = stmt.where(_E.signal_type == get_signal_type(signal_type).name)
+            if enabled_only:
+                stmt = stmt.where(_E.enabled.is_(True))
+            # Closing the result on exit also closes PostgreSQL's server-side cursor when the
+            # caller stops iterating early.
+            with conn.execution_options(yield_per=revisions.STREAM_BATCH).execute(stmt.order_by(_E.id)) as result:
+                for row in result:
+                    yield _entry_info(row)
+
+    def signal_types_in(self, bank_name: str) -> list[str]:
+        """The signal types a bank holds, sorted."""
+        with self._db.session() as session:
+            conn = session.connection()
+            bank = self._bank_row(conn, bank_name)
+            stmt = sa.select(_E.signal_type).where(_E.bank_id == bank.id).distinct().order_by(_E.signal_type)
+            return list(conn.execute(stmt).scalars())
+
+    def find_entries_by_value(self, signal_type: str, value: str) -> list[EntryInfo]:
+        """Every entry, in any bank, holding exactly this value."""
+        kind = get_signal_type(signal_type)
+        canonical = kind.validate(value)
+        with self._db.session() as session:
+            stmt = (
+                sa.select(*_ENTRY_COLUMNS)
+                .join_from(entries_table, banks_table)
+                .where(_E.signal_type == kind.name, _E.value == canonical)
+                .order_by(_E.id)
+            )
+            return [_entry_info(row) for row in session.connection().execute(stmt)]
+
+    # --- index sync -------------------------------------------------------------------
+
+    def store_id(self) -> str:
+        """The database's random identity (index snapshots record it)."""
+        with self._db.session() as session:
+            return revisions.store_id(session.connection())
+
+    def current_revision(self) -> int:
+        """The newest committed store revision (0 for a store nothing was written to)."""
+        with self._db.session() as session:
+            return revisions.current_revision(session.connection())
+
+    def changes_since(self, revision: int) -> Changes:
+        """What changed after ``revision``; ``changes_since(0)`` is every entry, for a full build."""
+        with self._db.session(snapshot=True) as session:
+            return revisions.changes_since(session.connection(), revision)
+
+    def prune_tombstones(self, through: int) -> int:
+        """Forget removals at or below revision ``through``; returns how many tombstones went."""
+        with self._db.session(write=True) as session:
+            return revisions.prune_tombstones(session.connection(), through)

@@ -1,0 +1,242 @@
+"""Root Typer app: hashing, scanning, matching by hash, and database commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError as PydanticValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy import make_url
+
+from brightline import __version__
+from brightline.cli.banks import bank_app
+from brightline.cli.context import (
+    EXIT_FAILED,
+    EXIT_MATCH,
+    EXIT_OK,
+    CliContext,
+    expand_paths,
+    fail,
+    get_context,
+)
+from brightline.cli.demo import demo_command
+from brightline.errors import BrightlineError
+from brightline.matching import ScanResult
+from brightline.settings import Settings
+from brightline.signals.hashing import MediaHashes, hash_file
+from brightline.signals.registry import default_registry
+
+app = typer.Typer(
+    name="brightline",
+    help="Find known harmful media by hash: hash lists (banks), matching and scanning.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+app.add_typer(bank_app, name="bank")
+app.add_typer(db_app, name="db")
+app.command("demo")(demo_command)
+
+
+@app.callback()
+def root(ctx: typer.Context) -> None:
+    """Build settings from the environment once per invocation."""
+    try:
+        settings = Settings()
+    except (PydanticValidationError, BrightlineError) as exc:
+        typer.echo(f"error: invalid settings: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    cli = CliContext(settings=settings)
+    ctx.obj = cli
+    ctx.call_on_close(cli.close)
+
+
+def _progress(cli: CliContext, label: str) -> Progress:
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=cli.err,
+        transient=True,
+    )
+
+
+def _hash_record(path: Path, hashes: MediaHashes, dihedral: bool) -> dict[str, object]:
+    record: dict[str, object] = {
+        "file": str(path),
+        "pdq": hashes.pdq,
+        "quality": hashes.quality,
+        "md5": hashes.md5,
+        "sha256": hashes.sha256,
+    }
+    if dihedral:
+        record["pdq_dihedral"] = list(hashes.pdq_dihedral)
+    return record
+
+
+@app.command("hash")
+def hash_command(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Media files or folders to hash.")],
+    exact: Annotated[bool, typer.Option("--exact", help="Decode at full size (slower, reference-exact).")] = False,
+    dihedral: Annotated[bool, typer.Option("--dihedral", help="Also output the 8 rotated/flipped PDQ hashes.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Hash media files: PDQ with quality, MD5 and SHA-256. Exit 1 if any file failed."""
+    cli = get_context(ctx)
+    options = cli.hash_options(exact, dihedral)
+    files = list(expand_paths(paths))
+    failed = 0
+    table = Table("file", "pdq", "quality", "md5")
+    for path in files:
+        try:
+            hashes = hash_file(path, options)
+        except BrightlineError as exc:
+            failed += 1
+            if as_json:
+                typer.echo(json.dumps({"file": str(path), "error": str(exc)}))
+            else:
+                cli.err.print(f"[red]{path}[/red]: {exc}", highlight=False)
+            continue
+        if as_json:
+            typer.echo(json.dumps(_hash_record(path, hashes, dihedral)))
+        else:
+            table.add_row(str(path), hashes.pdq, str(hashes.quality), hashes.md5)
+    if not as_json and table.row_count:
+        cli.out.print(table)
+    raise typer.Exit(EXIT_MATCH if failed else EXIT_OK)
+
+
+def _scan_record(result: ScanResult) -> dict[str, object]:
+    record: dict[str, object] = {"file": result.file, "matches": [m.as_dict() for m in result.matches]}
+    if result.hashes is not None:
+        record["pdq"] = result.hashes.pdq
+        record["quality"] = result.hashes.quality
+        record["md5"] = result.hashes.md5
+    if result.low_quality:
+        record["low_quality"] = True
+    if result.error is not None:
+        record["error"] = result.error
+    return record
+
+
+@app.command("scan")
+def scan_command(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Media files or folders to scan.")],
+    bank: Annotated[list[str] | None, typer.Option("--bank", help="Only match these banks (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file.")] = False,
+    exact: Annotated[bool, typer.Option("--exact", help="Decode at full size (slower).")] = False,
+    dihedral: Annotated[
+        bool | None, typer.Option("--dihedral/--no-dihedral", help="Match rotated/flipped copies too.")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Parallel workers; 0 = one per CPU core.")] = 0,
+) -> None:
+    """Scan media against the banks. Exit 0 = no match, 1 = something matched, 2 = failure."""
+    cli = get_context(ctx)
+    try:
+        matcher = cli.matcher(dihedral=dihedral)
+        known = {b.name for b in cli.banks.list_banks()}
+        for name in bank or []:
+            if name not in known:
+                cli.banks.get_bank(name)  # raises BankNotFoundError naming it
+    except BrightlineError as exc:
+        raise fail(cli, exc) from None
+    files = list(expand_paths(paths))
+    use_dihedral = matcher.options.dihedral
+    options = cli.hash_options(exact, use_dihedral)
+    results: list[ScanResult] = []
+    with _progress(cli, "scanning") as progress:
+        task = progress.add_task("scan", total=len(files))
+        for result in matcher.scan_paths(files, options, set(bank) if bank else None, workers or cli.settings.workers):
+            progress.advance(task)
+            results.append(result)
+            if as_json:
+                typer.echo(json.dumps(_scan_record(result)))
+    if not as_json:
+        _print_scan_table(cli, results)
+    raise typer.Exit(EXIT_MATCH if any(r.matched for r in results) else EXIT_OK)
+
+
+def _print_scan_table(cli: CliContext, results: list[ScanResult]) -> None:
+    table = Table("file", "bank", "entry", "signal", "distance", "variant", title="matches")
+    for result in results:
+        for m in result.matches:
+            table.add_row(result.file, m.bank, str(m.entry_id), m.signal_type, str(m.distance), m.variant)
+    if table.row_count:
+        cli.out.print(table)
+    for result in results:
+        if result.error:
+            cli.err.print(f"[red]{result.file}[/red]: {result.error}", highlight=False)
+    matched = sum(r.matched for r in results)
+    errors = sum(r.error is not None for r in results)
+    low = sum(r.low_quality for r in results)
+    cli.out.print(
+        f"scanned {len(results)} files: {matched} matched, {errors} errors, {low} low-quality (PDQ not matched)"
+    )
+
+
+@app.command("match")
+def match_command(
+    ctx: typer.Context,
+    signal_type: Annotated[str, typer.Argument(help="Signal type of the values, e.g. pdq or md5.")],
+    values: Annotated[list[str], typer.Argument(help="Hash values to look up.")],
+    bank: Annotated[list[str] | None, typer.Option("--bank", help="Only match these banks (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per value.")] = False,
+) -> None:
+    """Look up hashes in the banks. Exit 0 = no match, 1 = something matched, 2 = failure."""
+    cli = get_context(ctx)
+    any_match = False
+    table = Table("value", "bank", "entry", "distance")
+    try:
+        matcher = cli.matcher()
+        for value in values:
+            matches = matcher.match_values(signal_type, [value], set(bank) if bank else None)
+            any_match = any_match or bool(matches)
+            if as_json:
+                typer.echo(json.dumps({"value": value, "matches": [m.as_dict() for m in matches]}))
+            for m in matches:
+                table.add_row(value, m.bank, str(m.entry_id), str(m.distance))
+    except BrightlineError as exc:
+        raise fail(cli, exc) from None
+    if not as_json:
+        cli.out.print(table if table.row_count else "no match")
+    raise typer.Exit(EXIT_MATCH if any_match else EXIT_OK)
+
+
+@app.command("signals")
+def signals_command(ctx: typer.Context) -> None:
+    """List the signal types this installation knows (built-ins and plugins)."""
+    table = Table("name", "match", "default threshold", "description")
+    for st in default_registry().all():
+        table.add_row(st.name, st.match_kind.value, str(st.default_threshold), st.description)
+    get_context(ctx).out.print(table)
+
+
+@app.command("version")
+def version_command() -> None:
+    """Print the brightline version."""
+    typer.echo(__version__)
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the database schema to the latest version."""
+    cli = get_context(ctx)
+    try:
+        cli.db  # noqa: B018 - opening the database runs the migrations
+    except BrightlineError as exc:
+        raise fail(cli, exc) from None
+    shown = make_url(cli.settings.effective_database_url).render_as_string(hide_password=True)
+    cli.out.print(f"database schema is up to date: {shown}", highlight=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,237 @@
+"""`brightline bank ...`: create, list, import, export and edit hash lists."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from brightline.banks import EntryInput
+from brightline.banks.formats import export_bank, import_file
+from brightline.cli.context import EXIT_MATCH, EXIT_OK, expand_paths, fail, get_context
+from brightline.errors import BrightlineError
+from brightline.signals.hashing import hash_file
+
+bank_app = typer.Typer(
+    help="Hash lists (banks): create, import, export, add media, edit entries.", no_args_is_help=True
+)
+
+FORMAT_HELP = "csv, tsv, jsonl or hex; default: from the file extension."
+
+
+@bank_app.command("create")
+def bank_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank name (letters, digits, - _ .).")],
+    threshold: Annotated[int | None, typer.Option(help="PDQ match distance for this bank.")] = None,
+    domain: Annotated[str, typer.Option(help="List domain, e.g. csam, ncii, other.")] = "other",
+    description: Annotated[str, typer.Option(help="Free-text description.")] = "",
+) -> None:
+    """Create an empty bank."""
+    cli = get_context(ctx)
+    try:
+        info = cli.banks.create_bank(name, domain=domain, threshold=threshold, description=description)
+    except BrightlineError as exc:
+        raise fail(cli, exc) from None
+    cli.out.print(f"created bank {info.name} (domain {info.domain})", highlight=False)
+
+
+@bank_app.command("list")
+def bank_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per bank.")] = False,
+) -> None:
+    """List banks with their entry counts."""
+    cli = get_context(ctx)
+    try:
+        banks = cli.banks.list_banks()
+    except BrightlineError as exc:
+        raise fail(cli, exc) from None
+    table = Table("name", "domain", "threshold", "entries", "enabled", "description")
+    for b in banks:
+        if as_json:
+            typer.echo(json.dumps(b.as_dict()))
+        table.add_row(
+            b.name,
+            b.domain,
+            "default" if b.threshold is None else str(b.threshold),
+            str(b.entry_count),
+            str(b.enabled_count) if b.enabled else "bank disabled",
+            b.description,
+        )
+    if not as_json:
+        cli.out.print(table if banks else "no banks yet: brightline bank create NAME")
+
+
+@bank_app.command("show")
+def bank_show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank name.")],
+    limit: Annotated[int, typer.Option(help="Entries to show.")] = 50,
+    offset: Annotated[int, typer.Option(help="Entries to skip.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per entry.")] = False,
+) -> None:
+    """Show a bank's entries."""
+    cli = get_context(ctx)
+    try:
+        entries = cli.banks.list_entries(name, limit=limit, offset=offset)
+    except BrightlineError as exc:
+        raise fail(cli, exc) from None
+    table = Table("id", "signal", "value", "category", "source", "enabled", "note")
+    for e in entries:
+        if as_json:
+            typer.echo(json.dumps(e.as_dict()))
+        table.add_row(str(e.id), e.signal_type, e.value, e.category, e.source, str(e.enabled), e.note or "")
+    if not as_json:
+        cli.out.print(table)
+
+
+@bank_app.command("rename")
+def bank_rename(
+    ctx: typer.Context,
+    old: Annotated[str, typer.Argument(help="Current name.")],
+    new: Annotated[str, typer.Argument(help="New name.")],
+) -> None:
+    """Rename a bank."""
+    cli = get_context(ctx)
+    try:
+        cli.banks.rename_bank(old, new)
+    except BrightlineError as exc:
+        raise fail(cli, exc) from None
+    cli.out.print(f"renamed {old} to {new}", highlight=False)
+
+
+@bank_app.command("delete")
+def bank_delete(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank to delete with all its entries.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a bank and all of its entries."""
+    cli = get_context(ctx)
+    if not yes and not typer.confirm(f"delete bank {name} and all its entries?"):
+        raise typer.Exit(EXIT_OK)
+    try:
+        cli.banks.delete_bank(name)
+    except BrightlineError as exc:
+        raise fail(cli, exc) from None
+    cli.out.print(f"deleted bank {name}", highlight=False)
+
+
+@bank_app.command("import")
+def bank_import(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank to import into.")],
+    file: Annotated[Path, typer.Argument(help="Hash list file.")],
+    fmt: Annotated[str | None, typer.Option("--format", help=FORMAT_HELP)] = None,
+    signal_type: Annotated[str, typer.Option(help="Signal type of plain hex lists.")] = "pdq",
+    source: Annotated[str | None, typer.Option(help="Provenance recorded on every entry.")] = None,
+) -> None:
+    """Import a hash list atomically: every line is checked first; any bad line imports nothing."""
+    cli = get_context(ctx)
+    try:
+        report = import_file(cli.banks, name, file, fmt=fmt, default_signal_type=signal_type, source=source)
+    except BrightlineError as exc:
+        raise fail(cli, exc) from None
+    cli.out.print(f"imported {report.added} new entries into {name} ({report.unchanged} already present)")
+
+
+@bank_app.command("export")
+def bank_export(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank to export.")],
+    file: Annotated[Path, typer.Argument(help="Output file.")],
+    fmt: Annotated[str | None, typer.Option("--format", help=FORMAT_HELP)] = None,
+) -> None:
+    """Export a bank's entries (re-importable)."""
+    cli = get_context(ctx)
+    try:
+        count = export_bank(cli.banks, name, file, fmt=fmt)
+    except BrightlineError as exc:
+        raise fail(cli, exc) from None
+    cli.out.print(f"exported {count} entries to {file}", highlight=False)
+
+
+@bank_app.command("add")
+def bank_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank to add to.")],
+    paths: Annotated[list[Path], typer.Argument(help="Media files or folders; hashed, never stored.")],
+    category: Annotated[str, typer.Option(help="Category, e.g. A1, A2, B1, B2 or free text.")] = "",
+    source: Annotated[str, typer.Option(help="Provenance recorded on the entries.")] = "local",
+    note: Annotated[str | None, typer.Option(help="Note on every entry (default: the file name).")] = None,
+    signals: Annotated[str, typer.Option(help="Comma-separated signal types to add.")] = "pdq,md5,sha256",
+    allow_low_quality: Annotated[bool, typer.Option(help="Add PDQ hashes below the quality floor.")] = False,
+) -> None:
+    """Hash media files into a bank. The media themselves are not kept. Exit 1 if a file failed."""
+    cli = get_context(ctx)
+    wanted = [s.strip() for s in signals.split(",") if s.strip()]
+    options = cli.hash_options(exact=True, dihedral=False)
+    entries: list[EntryInput] = []
+    failed = 0
+    for path in expand_paths(paths):
+        try:
+            hashes = hash_file(path, options)
+        except BrightlineError as exc:
+            failed += 1
+            cli.err.print(f"[red]{path}[/red]: {exc}", highlight=False)
+            continue
+        values = hashes.signals()
+        for signal in wanted:
+            if signal == "pdq" and hashes.quality < cli.settings.min_quality and not allow_low_quality:
+                cli.err.print(f"{path}: PDQ quality {hashes.quality} is below {cli.settings.min_quality}; not added")
+                continue
+            if signal not in values:
+                raise fail(cli, f"media hashing does not produce signal type {signal!r}")
+            entries.append(EntryInput(signal, values[signal], source=source, category=category, note=note or path.name))
+    try:
+        result = cli.banks.add_entries(name, entries)
+    except BrightlineError as exc:
+        raise fail(cli, exc) from None
+    cli.out.print(f"added {result.added} entries to {name} ({result.unchanged} already present)")
+    raise typer.Exit(EXIT_MATCH if failed else EXIT_OK)
+
+
+def _edit(ctx: typer.Context, name: str, ids: list[int], action: str) -> None:
+    cli = get_context(ctx)
+    try:
+        if action == "remove":
+            count = cli.banks.remove_entries(name, ids)
+        else:
+            count = cli.banks.set_entries_enabled(name, ids, action == "enable")
+    except BrightlineError as exc:
+        raise fail(cli, exc) from None
+    cli.out.print(f"{action}d {count} entries in {name}")
+
+
+@bank_app.command("remove")
+def bank_remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank.")],
+    entry_ids: Annotated[list[int], typer.Argument(help="Entry ids to delete.")],
+) -> None:
+    """Delete entries from a bank."""
+    _edit(ctx, name, entry_ids, "remove")
+
+
+@bank_app.command("disable")
+def bank_disable(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank.")],
+    entry_ids: Annotated[list[int], typer.Argument(help="Entry ids to stop matching.")],
+) -> None:
+    """Stop matching entries without deleting them."""
+    _edit(ctx, name, entry_ids, "disable")
+
+
+@bank_app.command("enable")
+def bank_enable(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank.")],
+    entry_ids: Annotated[list[int], typer.Argument(help="Entry ids to match again.")],
+) -> None:
+    """Match disabled entries again."""
+    _edit(ctx, name, entry_ids, "enable")

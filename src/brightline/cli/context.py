@@ -1,0 +1,109 @@
+"""What every command needs, built once per invocation from Settings (never at import time)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from brightline.banks.service import BankService
+from brightline.errors import BrightlineError
+from brightline.matching import Matcher, MatchOptions
+from brightline.settings import Settings
+from brightline.signals.hashing import HashOptions
+from brightline.signals.media_formats import MEDIA_SUFFIXES
+from brightline.store.db import Database
+
+# Exit statuses shared by every command.
+EXIT_OK = 0
+EXIT_MATCH = 1  # scan: something matched; hash: some file could not be hashed
+EXIT_FAILED = 2
+
+
+@dataclass
+class CliContext:
+    """Settings plus lazily opened database, bank service and matcher."""
+
+    settings: Settings
+    out: Console = field(default_factory=lambda: Console(soft_wrap=True))
+    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
+    _db: Database | None = None
+    _banks: BankService | None = None
+    _matcher: Matcher | None = None
+
+    @property
+    def db(self) -> Database:
+        """The database, migrated to the latest schema on first use."""
+        if self._db is None:
+            self._db = Database(self.settings.effective_database_url)
+            self._db.upgrade()
+        return self._db
+
+    @property
+    def banks(self) -> BankService:
+        """Bank operations on the configured database."""
+        if self._banks is None:
+            self._banks = BankService(self.db)
+        return self._banks
+
+    def matcher(self, dihedral: bool | None = None) -> Matcher:
+        """A matcher with indexes refreshed to the store's current revision."""
+        if self._matcher is None:
+            options = MatchOptions(
+                min_quality=self.settings.min_quality,
+                dihedral=self.settings.match_dihedral if dihedral is None else dihedral,
+                thresholds={"pdq": self.settings.pdq_threshold},
+            )
+            self._matcher = Matcher(self.banks, index_dir=self.settings.index_dir, options=options)
+            self._matcher.refresh()
+        return self._matcher
+
+    def hash_options(self, exact: bool, dihedral: bool) -> HashOptions:
+        """Hashing options from flags and settings."""
+        return HashOptions(
+            exact=exact,
+            dihedral=dihedral,
+            max_pixels=self.settings.max_image_pixels,
+            max_bytes=self.settings.max_file_bytes,
+            fast_min_side=self.settings.fast_decode_min_side,
+        )
+
+    def close(self) -> None:
+        """Release database connections."""
+        if self._db is not None:
+            self._db.dispose()
+
+
+def get_context(ctx: typer.Context) -> CliContext:
+    """The CliContext the root callback stored on the Typer context."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliContext):
+        raise RuntimeError("brightline CLI context missing")
+    return obj
+
+
+def fail(ctx: CliContext, error: BrightlineError | str) -> typer.Exit:
+    """Print a one-line error to stderr and return the exit to raise."""
+    ctx.err.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+    return typer.Exit(EXIT_FAILED)
+
+
+def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files as given, and media files found recursively under given folders (sorted)."""
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.suffix.lower() in MEDIA_SUFFIXES:
+                    yield child
+        else:
+            yield path
+
+
+def stdout_is_terminal() -> bool:
+    """Whether stdout is a terminal (tables) rather than a pipe."""
+    return sys.stdout.isatty()

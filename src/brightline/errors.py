@@ -1,0 +1,172 @@
+"""The whole brightline error tree.
+
+Every error carries the HTTP status a service should answer with, so the CLI and the
+API report the same failure the same way. Functions raise these instead of returning
+empty strings or None to mean failure.
+"""
+
+from __future__ import annotations
+
+
+class BrightlineError(Exception):
+    """Base of every error brightline raises on purpose."""
+
+    http_status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigurationError(BrightlineError):
+    """A setting is missing, malformed or unsafe for this environment."""
+
+    http_status = 500
+    code = "configuration_error"
+
+
+# --- media -------------------------------------------------------------------------
+
+
+class MediaError(BrightlineError):
+    """A media file could not be turned into signals."""
+
+    http_status = 422
+    code = "media_error"
+
+
+class MediaUnreadableError(MediaError):
+    """The file cannot be read (missing, permissions, a directory)."""
+
+    code = "media_unreadable"
+
+
+class EmptyMediaError(MediaError):
+    """The file holds zero bytes."""
+
+    code = "media_empty"
+
+
+class UnsupportedMediaError(MediaError):
+    """The bytes are not in a format brightline decodes."""
+
+    http_status = 415
+    code = "media_unsupported"
+
+
+class CorruptMediaError(MediaError):
+    """The format was recognised but decoding failed (truncated or damaged data)."""
+
+    code = "media_corrupt"
+
+
+class MediaTooLargeError(MediaError):
+    """The image has more pixels than the configured limit (a decompression bomb guard)."""
+
+    http_status = 413
+    code = "media_too_large"
+
+
+# --- signals and hash lists ---------------------------------------------------------
+
+
+class SignalError(BrightlineError):
+    """A hash value or signal type is not valid."""
+
+    http_status = 422
+    code = "signal_error"
+
+
+class UnknownSignalTypeError(SignalError):
+    """No signal type is registered under that name."""
+
+    code = "unknown_signal_type"
+
+
+class InvalidSignalValueError(SignalError):
+    """A hash value is malformed for its signal type (bad hex, wrong length...)."""
+
+    code = "invalid_signal_value"
+
+
+class HashListFormatError(BrightlineError):
+    """A hash-list file is malformed; the message names the file and line."""
+
+    http_status = 422
+    code = "hash_list_format"
+
+    def __init__(self, message: str, *, source: str = "", line: int | None = None) -> None:
+        where = source if line is None else f"{source}:{line}"
+        super().__init__(f"{where}: {message}" if where else message)
+        self.source = source
+        self.line = line
+        self.reason = message
+
+
+# --- store ----------------------------------------------------------------------------
+
+
+class StoreError(BrightlineError):
+    """The database could not do what was asked."""
+
+    http_status = 500
+    code = "store_error"
+
+
+class NotFoundError(BrightlineError):
+    """A named object (bank, entry...) does not exist."""
+
+    http_status = 404
+    code = "not_found"
+
+
+class BankNotFoundError(NotFoundError):
+    """No bank has that name."""
+
+    code = "bank_not_found"
+
+
+class EntryNotFoundError(NotFoundError):
+    """No bank entry has that id."""
+
+    code = "entry_not_found"
+
+
+class ConflictError(BrightlineError):
+    """The request conflicts with existing state (a duplicate name...)."""
+
+    http_status = 409
+    code = "conflict"
+
+
+class BankExistsError(ConflictError):
+    """A bank with that name already exists."""
+
+    code = "bank_exists"
+
+
+class ValidationError(BrightlineError):
+    """An argument is out of range or malformed."""
+
+    http_status = 422
+    code = "validation_error"
+
+
+# --- index ----------------------------------------------------------------------------
+
+
+class SearchIndexError(BrightlineError):
+    """An index could not be built, loaded or queried."""
+
+    http_status = 500
+    code = "index_error"
+
+
+class IndexFormatError(SearchIndexError):
+    """A persisted index file is damaged or of an unknown version."""
+
+    code = "index_format"

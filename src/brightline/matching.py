@@ -1,0 +1,296 @@
+"""The one place that turns media and hashes into match records, for the CLI and the service alike.
+
+Indexes hold only enabled entries of enabled banks, one index per signal type across
+all banks. They are kept in step with the store by revision: a persisted snapshot is
+loaded and only the changes made since it are applied, so adding, removing or
+disabling entries never needs a full rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from brightline.banks import BankService, EntryRow
+from brightline.errors import BrightlineError, IndexFormatError
+from brightline.index import load_index
+from brightline.index.base import SignalIndex, index_for
+from brightline.index.idmap import IdRowMap
+from brightline.signals.base import MatchKind, SignalType
+from brightline.signals.hashing import HashOptions, MediaHashes, hash_file
+from brightline.signals.pdq_core import DIHEDRAL_NAMES
+from brightline.signals.registry import SignalRegistry, default_registry
+
+# Rewrite the snapshot when this many changes were applied on top of it, so that
+# start-up stays fast without writing the snapshot on every small change.
+SNAPSHOT_AFTER_CHANGES = 10_000
+SNAPSHOT_META = "snapshot.json"
+
+
+@dataclass(frozen=True)
+class Match:
+    """One bank entry that a query signal hit."""
+
+    bank: str
+    entry_id: int
+    signal_type: str
+    distance: int
+    variant: str = "original"  # which dihedral variant of the query hit
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form (the CLI's and API's match object)."""
+        return {
+            "bank": self.bank,
+            "entry_id": self.entry_id,
+            "signal_type": self.signal_type,
+            "distance": self.distance,
+            "variant": self.variant,
+        }
+
+
+@dataclass(frozen=True)
+class MatchOptions:
+    """Matching policy: quality floor, default thresholds and dihedral matching."""
+
+    min_quality: int = 50
+    dihedral: bool = False
+    thresholds: Mapping[str, int] = field(default_factory=dict)  # per signal type defaults
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """The outcome for one file: its hashes and matches, or the error that stopped it."""
+
+    file: str
+    hashes: MediaHashes | None = None
+    matches: tuple[Match, ...] = ()
+    low_quality: bool = False
+    error: str | None = None
+
+    @property
+    def matched(self) -> bool:
+        """Whether anything matched."""
+        return bool(self.matches)
+
+
+@dataclass
+class _BankMeta:
+    name: str
+    threshold: int | None
+
+
+class Matcher:
+    """Indexes over the store's banks, refreshed by revision, and the matching logic on top."""
+
+    def __init__(
+        self,
+        banks: BankService,
+        *,
+        index_dir: Path | None = None,
+        options: MatchOptions = MatchOptions(),
+        registry: SignalRegistry | None = None,
+    ) -> None:
+        self._banks = banks
+        self._index_dir = index_dir
+        self.options = options
+        self._registry = registry or default_registry()
+        self._indexes: dict[str, SignalIndex] = {}
+        # entry id -> bank id as sorted arrays: a dict would cost ~100 MB per million entries.
+        self._entry_bank = IdRowMap()
+        self._bank_meta: dict[int, _BankMeta] = {}
+        self.revision = 0
+        self._changes_since_snapshot = 0
+        self._loaded = False
+
+    # -- index maintenance ---------------------------------------------------------
+
+    def refresh(self) -> int:
+        """Bring the indexes up to the store's current revision; returns that revision."""
+        if not self._loaded:
+            self._load_snapshot()
+            self._loaded = True
+        changes = self._banks.changes_since(self.revision)
+        if changes.full:
+            self._indexes, self._entry_bank = {}, IdRowMap()
+        self._apply(changes.upserts, changes.removed_ids)
+        self._changes_since_snapshot += len(changes.upserts) + len(changes.removed_ids)
+        self.revision = changes.revision
+        self._bank_meta = {b.id: _BankMeta(b.name, b.threshold) for b in self._banks.list_banks()}
+        if self._index_dir is not None and self._changes_since_snapshot >= SNAPSHOT_AFTER_CHANGES:
+            self.save_snapshot()
+        return self.revision
+
+    def _index(self, signal_type: str) -> SignalIndex:
+        if signal_type not in self._indexes:
+            self._indexes[signal_type] = index_for(self._registry.get(signal_type))
+        return self._indexes[signal_type]
+
+    def _apply(self, upserts: Sequence[EntryRow], removed_ids: Sequence[int]) -> None:
+        # Removals first: an id is never in both lists, and a re-enabled id must end up present.
+        if removed_ids:
+            gone = np.asarray(removed_ids, dtype=np.int64)
+            self._entry_bank.discard(gone)
+            for index in self._indexes.values():
+                index.remove(gone)
+        adds: dict[str, tuple[list[int], list[str], list[int]]] = {}
+        disabled: dict[str, list[int]] = {}
+        for row in upserts:
+            if row.enabled:
+                ids, values, bank_ids = adds.setdefault(row.signal_type, ([], [], []))
+                ids.append(row.id)
+                values.append(row.value)
+                bank_ids.append(row.bank_id)
+            else:
+                disabled.setdefault(row.signal_type, []).append(row.id)
+        for signal_type, ids in disabled.items():
+            arr = np.asarray(ids, dtype=np.int64)
+            self._entry_bank.discard(arr)
+            if signal_type in self._indexes:
+                self._indexes[signal_type].remove(arr)
+        for signal_type, (ids, values, bank_ids) in adds.items():
+            arr = np.asarray(ids, dtype=np.int64)
+            self._index(signal_type).add(arr, values)
+            self._entry_bank.assign(arr, np.asarray(bank_ids, dtype=np.int64))
+
+    def save_snapshot(self) -> None:
+        """Persist every index and the entry-to-bank map at the current revision."""
+        if self._index_dir is None:
+            return
+        self._index_dir.mkdir(parents=True, exist_ok=True)
+        banks_of: dict[str, list[int]] = {}
+        for signal_type, index in self._indexes.items():
+            index.save(self._index_dir / signal_type)
+            banks_of[signal_type] = self._entry_bank.lookup(index.ids()).tolist()
+        meta = {
+            "store_id": self._banks.store_id(),
+            "revision": self.revision,
+            "signal_types": sorted(self._indexes),
+            "entry_banks": banks_of,
+        }
+        # Written last and renamed into place, so readers see the old snapshot or the new one.
+        tmp = self._index_dir / f".{SNAPSHOT_META}.{os.getpid()}"
+        tmp.write_text(json.dumps(meta))
+        tmp.replace(self._index_dir / SNAPSHOT_META)
+        self._changes_since_snapshot = 0
+
+    def _load_snapshot(self) -> None:
+        if self._index_dir is None or not (self._index_dir / SNAPSHOT_META).exists():
+            self._changes_since_snapshot = SNAPSHOT_AFTER_CHANGES  # write one after the full build
+            return
+        try:
+            meta = json.loads((self._index_dir / SNAPSHOT_META).read_text())
+            revision = int(meta["revision"])
+            if meta["store_id"] != self._banks.store_id():
+                raise IndexFormatError("snapshot was built from a different database")
+            if revision > self._banks.current_revision():
+                raise IndexFormatError("snapshot is newer than the database")
+            indexes: dict[str, SignalIndex] = {}
+            entry_bank = IdRowMap()
+            for signal_type in meta["signal_types"]:
+                index = load_index(self._index_dir / signal_type)
+                bank_ids = np.asarray(meta["entry_banks"][signal_type], dtype=np.int64)
+                if bank_ids.shape[0] != len(index):
+                    raise IndexFormatError(f"snapshot of {signal_type} does not match its bank map")
+                entry_bank.assign(index.ids(), bank_ids)
+                indexes[signal_type] = index
+        except (OSError, ValueError, KeyError, TypeError, BrightlineError):
+            # A damaged or foreign snapshot is only a cache: rebuild from the store.
+            self._changes_since_snapshot = SNAPSHOT_AFTER_CHANGES
+            return
+        self._indexes, self._entry_bank, self.revision = indexes, entry_bank, revision
+
+    def size(self) -> dict[str, int]:
+        """Entries per signal type currently in the indexes."""
+        return {name: len(index) for name, index in sorted(self._indexes.items())}
+
+    # -- matching --------------------------------------------------------------------
+
+    def _threshold(self, signal_type: type[SignalType], bank_id: int) -> int:
+        meta = self._bank_meta.get(bank_id)
+        if signal_type.match_kind is MatchKind.EXACT:
+            return 0
+        if meta is not None and meta.threshold is not None:
+            return meta.threshold
+        return self.options.thresholds.get(signal_type.name, signal_type.default_threshold)
+
+    def _max_radius(self, signal_type: type[SignalType]) -> int:
+        if signal_type.match_kind is MatchKind.EXACT:
+            return 0
+        default = self.options.thresholds.get(signal_type.name, signal_type.default_threshold)
+        custom = [m.threshold for m in self._bank_meta.values() if m.threshold is not None]
+        return max([default, *custom])
+
+    def match_values(
+        self, signal_type_name: str, values: Sequence[str], banks: Collection[str] | None = None
+    ) -> list[Match]:
+        """Matches for one query value; several values are dihedral variants, in DIHEDRAL_NAMES order."""
+        signal_type = self._registry.get(signal_type_name)
+        index = self._indexes.get(signal_type.name)
+        if index is None or len(index) == 0:
+            return []
+        canonical = [signal_type.validate(v) for v in values]
+        radius = self._max_radius(signal_type)
+        best: dict[int, Match] = {}
+        found = index.search_many(canonical, radius)
+        hit_ids = np.asarray([h.entry_id for hits in found for h in hits], dtype=np.int64)
+        bank_of = dict(zip(hit_ids.tolist(), self._entry_bank.lookup(hit_ids).tolist(), strict=True))
+        for variant_no, hits in enumerate(found):
+            variant = DIHEDRAL_NAMES[variant_no] if len(canonical) > 1 else "original"
+            for hit in hits:
+                bank_id = bank_of.get(hit.entry_id, -1)
+                if bank_id not in self._bank_meta:
+                    continue
+                bank_name = self._bank_meta[bank_id].name
+                if banks is not None and bank_name not in banks:
+                    continue
+                if hit.distance > self._threshold(signal_type, bank_id):
+                    continue
+                previous = best.get(hit.entry_id)
+                if previous is None or hit.distance < previous.distance:
+                    best[hit.entry_id] = Match(bank_name, hit.entry_id, signal_type.name, hit.distance, variant)
+        return sorted(best.values(), key=lambda m: (m.distance, m.bank, m.entry_id))
+
+    def match_hashes(self, hashes: MediaHashes, banks: Collection[str] | None = None) -> tuple[list[Match], bool]:
+        """Matches for every signal of a media file, and whether PDQ was skipped for low quality."""
+        matches: list[Match] = []
+        low_quality = hashes.quality < self.options.min_quality
+        for name, value in hashes.signals().items():
+            if name == "pdq":
+                if low_quality:
+                    continue
+                if self.options.dihedral and hashes.pdq_dihedral:
+                    matches.extend(self.match_values(name, list(hashes.pdq_dihedral), banks))
+                    continue
+            matches.extend(self.match_values(name, [value], banks))
+        return sorted(matches, key=lambda m: (m.distance, m.bank, m.entry_id)), low_quality
+
+    def scan_file(self, path: Path, options: HashOptions, banks: Collection[str] | None = None) -> ScanResult:
+        """Hash and match one file; per-file errors become the result's ``error``."""
+        try:
+            hashes = hash_file(path, options)
+        except BrightlineError as exc:
+            return ScanResult(file=str(path), error=str(exc))
+        matches, low_quality = self.match_hashes(hashes, banks)
+        return ScanResult(file=str(path), hashes=hashes, matches=tuple(matches), low_quality=low_quality)
+
+    def scan_paths(
+        self,
+        paths: Sequence[Path],
+        options: HashOptions,
+        banks: Collection[str] | None = None,
+        workers: int = 0,
+        on_result: Callable[[ScanResult], None] | None = None,
+    ) -> Iterator[ScanResult]:
+        """Scan files on a thread pool (decoding and hashing release the GIL), yielding in input order."""
+        count = workers or os.cpu_count() or 1
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            for result in pool.map(lambda p: self.scan_file(p, options, banks), paths):
+                if on_result is not None:
+                    on_result(result)
+                yield result

@@ -1,0 +1,72 @@
+"""Settings from the environment (prefix BRIGHTLINE_), built by the CLI or create_app(), never at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from brightline.errors import ConfigurationError
+
+DEFAULT_SECRET = "change-me"  # noqa: S105 - the placeholder that production refuses
+
+
+def default_data_dir() -> Path:
+    """Where the SQLite database, index snapshots and other local state live by default."""
+    return Path.home() / ".local" / "share" / "brightline"
+
+
+class Settings(BaseSettings):
+    """Every brightline setting; each one is documented in the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="BRIGHTLINE_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = Field(
+        default="development", description="development, test or production; production refuses default secrets."
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir, description="Folder for the SQLite database and index snapshots."
+    )
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in data_dir.")
+    secret_key: str = Field(
+        default=DEFAULT_SECRET, description="Secret for signing; must be changed outside development."
+    )
+    max_image_pixels: int = Field(
+        default=100_000_000, ge=1, description="Images with more pixels are refused before decoding."
+    )
+    max_file_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=1, description="Files larger than this are refused unread."
+    )
+    min_quality: int = Field(
+        default=50, ge=0, le=100, description="PDQ hashes below this quality are reported but not matched."
+    )
+    pdq_threshold: int = Field(
+        default=31, ge=0, le=128, description="Default PDQ match distance for banks that set none."
+    )
+    match_dihedral: bool = Field(default=False, description="Also match the 7 rotated/flipped PDQ variants.")
+    fast_decode_min_side: int = Field(
+        default=1024,
+        ge=64,
+        description="Fast path: decode large images at a reduced scale, short side no smaller than this.",
+    )
+    workers: int = Field(default=0, ge=0, description="Scan worker processes; 0 means one per CPU core.")
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.environment == "production" and self.secret_key == DEFAULT_SECRET:
+            raise ConfigurationError("BRIGHTLINE_SECRET_KEY must be set to a non-default value in production")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database URL, or the SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'brightline.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        """Folder holding persisted index snapshots."""
+        return self.data_dir / "index"
