@@ -193,3 +193,14 @@ def test_production_refuses_default_secret(monkeypatch: pytest.MonkeyPatch, cli_
     monkeypatch.setenv("BRIGHTLINE_ENVIRONMENT", "production")
     code, _, err = run("bank", "list")
     assert code == 2 and "SECRET_KEY" in err
+
+
+def test_demo_finds_the_edited_copies_and_no_unrelated_photo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRIGHTLINE_DATA_DIR", str(tmp_path / "data"))
+    code, out, _ = run("demo", "--workdir", str(tmp_path / "demo"))
+    assert code == 0
+    summary = out.strip().splitlines()[-1]
+    found, total = (int(x) for x in summary.split()[1].split("/"))
+    assert total == 40 and found >= 36
+    assert "; 0/12 unrelated photos matched" in summary
+    assert (tmp_path / "demo" / "inbox" / "known-1-flipped.jpg").exists()
