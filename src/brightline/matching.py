@@ -121,7 +121,7 @@ class Matcher:
         self._apply(changes.upserts, changes.removed_ids)
         self._changes_since_snapshot += len(changes.upserts) + len(changes.removed_ids)
         self.revision = changes.revision
-        self._bank_meta = {b.id: _BankMeta(b.name, b.threshold) for b in self._banks.list_banks()}
+        self._bank_meta = {b.id: _BankMeta(b.name, b.threshold) for b in self._banks.list_banks(counts=False)}
         if self._index_dir is not None and self._changes_since_snapshot >= SNAPSHOT_AFTER_CHANGES:
             self.save_snapshot()
         return self.revision

@@ -73,6 +73,21 @@ def _entry_ids(ids: Iterable[int]) -> list[int]:
     return sorted(unique)
 
 
+def _to_bank_info(bank: Row[Any], total: int, enabled: int) -> BankInfo:
+    return BankInfo(
+        id=bank.id,
+        name=bank.name,
+        domain=bank.domain,
+        threshold=bank.threshold,
+        description=bank.description,
+        enabled=bool(bank.enabled),
+        created_at=bank.created_at,
+        updated_at=bank.updated_at,
+        entry_count=total,
+        enabled_count=enabled,
+    )
+
+
 class BankService:
     """Every bank and entry operation; each public method is one transaction."""
 
@@ -95,18 +110,7 @@ class BankService:
                 _E.bank_id == bank.id
             )
         ).one()
-        return BankInfo(
-            id=bank.id,
-            name=bank.name,
-            domain=bank.domain,
-            threshold=bank.threshold,
-            description=bank.description,
-            enabled=bool(bank.enabled),
-            created_at=bank.created_at,
-            updated_at=bank.updated_at,
-            entry_count=int(total),
-            enabled_count=int(enabled),
-        )
+        return _to_bank_info(bank, int(total), int(enabled))
 
     def create_bank(
         self, name: str, *, domain: str = DEFAULT_DOMAIN, threshold: int | None = None, description: str = ""
@@ -132,34 +136,22 @@ class BankService:
             # Another writer created the same name between our check and our insert.
             raise BankExistsError(f"a bank named {name!r} already exists") from None
 
-    def list_banks(self) -> list[BankInfo]:
-        """Every bank, by name, with entry counts."""
+    def list_banks(self, *, counts: bool = True) -> list[BankInfo]:
+        """Every bank, by name; entry counts are 0 when ``counts`` is False (skips counting every entry)."""
         with self._db.session(snapshot=True) as session:
             conn = session.connection()
-            counts = {
-                bank_id: (int(total), int(enabled))
-                for bank_id, total, enabled in conn.execute(
-                    sa.select(_E.bank_id, sa.func.count(), sa.func.sum(sa.case((_E.enabled, 1), else_=0))).group_by(
-                        _E.bank_id
+            totals: dict[int, tuple[int, int]] = {}
+            if counts:
+                totals = {
+                    bank_id: (int(total), int(enabled))
+                    for bank_id, total, enabled in conn.execute(
+                        sa.select(_E.bank_id, sa.func.count(), sa.func.sum(sa.case((_E.enabled, 1), else_=0))).group_by(
+                            _E.bank_id
+                        )
                     )
-                )
-            }
+                }
             banks = conn.execute(sa.select(banks_table).order_by(_B.name_key)).all()
-        return [
-            BankInfo(
-                id=b.id,
-                name=b.name,
-                domain=b.domain,
-                threshold=b.threshold,
-                description=b.description,
-                enabled=bool(b.enabled),
-                created_at=b.created_at,
-                updated_at=b.updated_at,
-                entry_count=counts.get(b.id, (0, 0))[0],
-                enabled_count=counts.get(b.id, (0, 0))[1],
-            )
-            for b in banks
-        ]
+        return [_to_bank_info(b, *totals.get(b.id, (0, 0))) for b in banks]
 
     def get_bank(self, name: str) -> BankInfo:
         """The bank called ``name`` (any case) or BankNotFoundError."""

@@ -48,16 +48,21 @@ class SignalType(ABC):
         return cls.distance(a, b) <= limit
 
 
-class HammingSignalType(SignalType):
-    """A fixed-width binary hash compared by Hamming distance, written as hex."""
+class HexSignalType(SignalType):
+    """A fixed-width hash written as hex."""
 
-    match_kind = MatchKind.HAMMING
     bits: ClassVar[int]
 
     @classmethod
     def validate(cls, value: str) -> str:
         """Lower-case hex of exactly ``bits`` bits, or InvalidSignalValueError."""
         return validate_hex(value, cls.bits, cls.name)
+
+
+class HammingSignalType(HexSignalType):
+    """A binary hash compared by Hamming distance."""
+
+    match_kind = MatchKind.HAMMING
 
     @classmethod
     def distance(cls, a: str, b: str) -> int:
@@ -65,16 +70,10 @@ class HammingSignalType(SignalType):
         return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
-class ExactSignalType(SignalType):
-    """A cryptographic digest compared by equality, written as hex."""
+class ExactSignalType(HexSignalType):
+    """A cryptographic digest compared by equality."""
 
     match_kind = MatchKind.EXACT
-    bits: ClassVar[int]
-
-    @classmethod
-    def validate(cls, value: str) -> str:
-        """Lower-case hex of exactly ``bits`` bits, or InvalidSignalValueError."""
-        return validate_hex(value, cls.bits, cls.name)
 
     @classmethod
     def distance(cls, a: str, b: str) -> int:
