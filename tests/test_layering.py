@@ -18,7 +18,9 @@ LAYERS: dict[str, int] = {
     "index": 2,
     "store": 3,
     "banks": 4,
+    "auth": 4,  # API keys live in the store beside banks
     "matching": 5,
+    "records": 6,  # match records and aggregate counters
     "actions": 6,
     "review": 7,
     "reporting": 8,
