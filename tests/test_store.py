@@ -17,7 +17,17 @@ from brightline.errors import ConfigurationError, StoreError
 from brightline.store import Bank, Base, Database, ensure_schema
 from brightline.store.models import banks_table
 
-TABLES = {"alembic_version", "banks", "bank_entries", "entry_tombstones", "store_state"}
+TABLES = {
+    "alembic_version",
+    "banks",
+    "bank_entries",
+    "entry_tombstones",
+    "store_state",
+    "api_keys",
+    "scan_records",
+    "match_events",
+    "scan_counters",
+}
 
 
 @pytest.fixture

@@ -170,3 +170,57 @@ class IndexFormatError(SearchIndexError):
     """A persisted index file is damaged or of an unknown version."""
 
     code = "index_format"
+
+
+# --- API access -----------------------------------------------------------------------
+
+
+class AuthenticationError(BrightlineError):
+    """No credentials, or credentials that do not name a live API key (message kept generic)."""
+
+    http_status = 401
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(BrightlineError):
+    """The API key is valid but lacks the scope the operation needs."""
+
+    http_status = 403
+    code = "forbidden"
+
+
+class RateLimitedError(BrightlineError):
+    """The API key has used up its request budget; ``retry_after`` says how many seconds to wait."""
+
+    http_status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PayloadTooLargeError(BrightlineError):
+    """The request body is larger than the configured limit."""
+
+    http_status = 413
+    code = "payload_too_large"
+
+
+class ApiKeyNotFoundError(NotFoundError):
+    """No API key has that id."""
+
+    code = "api_key_not_found"
+
+
+class ScanRecordNotFoundError(NotFoundError):
+    """No scan record matches (for example, an unknown idempotency key)."""
+
+    code = "scan_record_not_found"
+
+
+class UnsupportedContentTypeError(BrightlineError):
+    """A request body's Content-Type is not one the endpoint takes."""
+
+    http_status = 415
+    code = "unsupported_content_type"

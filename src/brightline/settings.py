@@ -52,6 +52,21 @@ class Settings(BaseSettings):
         description="Fast path: decode large images at a reduced scale, short side no smaller than this.",
     )
     workers: int = Field(default=0, ge=0, description="Scan worker processes; 0 means one per CPU core.")
+    host: str = Field(default="127.0.0.1", description="Address `brightline serve` listens on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port `brightline serve` listens on.")
+    index_refresh_seconds: float = Field(
+        default=1.0, gt=0, description="Service: how often each worker applies bank changes to its index."
+    )
+    max_index_age_seconds: float = Field(
+        default=5.0, gt=0, description="Service: /readyz fails when the index was last refreshed longer ago."
+    )
+    max_request_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1, description="Service: request bodies larger than this get 413."
+    )
+    max_batch: int = Field(default=1000, ge=1, description="Service: most signals one /v1/match request may carry.")
+    rate_limit_per_minute: int = Field(
+        default=0, ge=0, description="Service: requests per minute per API key without its own limit; 0 = unlimited."
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -24,6 +24,8 @@ from brightline.cli.context import (
     get_context,
 )
 from brightline.cli.demo import demo_command
+from brightline.cli.keys import keys_app
+from brightline.cli.serve import serve_command
 from brightline.errors import BrightlineError
 from brightline.matching import ScanResult
 from brightline.settings import Settings
@@ -40,7 +42,9 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(bank_app, name="bank")
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
 app.command("demo")(demo_command)
+app.command("serve")(serve_command)
 
 
 @app.callback()

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from brightline.auth.keys import ApiKeyService
 from brightline.banks.service import BankService
 from brightline.errors import BrightlineError
 from brightline.matching import Matcher, MatchOptions
@@ -34,6 +35,7 @@ class CliContext:
     err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
     _db: Database | None = None
     _banks: BankService | None = None
+    _api_keys: ApiKeyService | None = None
     _matcher: Matcher | None = None
 
     @property
@@ -50,6 +52,13 @@ class CliContext:
         if self._banks is None:
             self._banks = BankService(self.db)
         return self._banks
+
+    @property
+    def api_keys(self) -> ApiKeyService:
+        """API key administration on the configured database."""
+        if self._api_keys is None:
+            self._api_keys = ApiKeyService(self.db)
+        return self._api_keys
 
     def matcher(self, dihedral: bool | None = None) -> Matcher:
         """A matcher with indexes refreshed to the store's current revision."""

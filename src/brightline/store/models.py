@@ -6,7 +6,7 @@ what the index sees bumps ``store_state.revision`` and stamps the rows it touche
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -154,3 +154,92 @@ banks_table = table_of(Bank)
 entries_table = table_of(BankEntry)
 tombstones_table = table_of(EntryTombstone)
 state_table = table_of(StoreState)
+
+
+# --- API keys, scan records and counters ----------------------------------------------------
+
+# Longest caller-supplied identifier (content, account, source, idempotency key) we store.
+MAX_IDENTIFIER = 256
+
+
+class ApiKey(Base):
+    """An API key: its public lookup prefix and a salted hash of its secret (never the secret)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(128))
+    prefix: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    salt: Mapped[str] = mapped_column(sa.String(64))
+    key_hash: Mapped[str] = mapped_column(sa.String(64))
+    scopes: Mapped[str] = mapped_column(sa.Text)  # comma-separated
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(sa.Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ScanRecordRow(Base):
+    """A scan that matched something: its caller metadata and hashes (non-matching scans store none)."""
+
+    __tablename__ = "scan_records"
+    __table_args__ = (
+        sa.UniqueConstraint("api_key_id", "idempotency_key"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(EntryId, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    api_key_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_keys.id", ondelete="SET NULL"))
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(MAX_IDENTIFIER))
+    content_id: Mapped[str | None] = mapped_column(sa.String(MAX_IDENTIFIER))
+    account_id: Mapped[str | None] = mapped_column(sa.String(MAX_IDENTIFIER))
+    source: Mapped[str | None] = mapped_column(sa.String(MAX_IDENTIFIER))
+    context: Mapped[str | None] = mapped_column(sa.Text)  # JSON text
+    content_type: Mapped[str] = mapped_column(sa.String(32))
+    pdq: Mapped[str | None] = mapped_column(sa.String(64))
+    pdq_quality: Mapped[int | None] = mapped_column(sa.Integer)
+    md5: Mapped[str | None] = mapped_column(sa.String(32))
+    sha256: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class MatchEventRow(Base):
+    """One bank entry a recorded scan hit; keeps the bank's id and name but no foreign key to it,
+    so the history survives the bank being deleted."""
+
+    __tablename__ = "match_events"
+    __table_args__ = (
+        sa.Index(None, "bank_name", "created_at"),
+        sa.Index(None, "account_id", "created_at"),
+        # Ids are the pagination cursor: SQLite must never reuse a deleted last row's id.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(EntryId, primary_key=True)
+    scan_id: Mapped[int] = mapped_column(EntryId, sa.ForeignKey("scan_records.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    bank_id: Mapped[int | None] = mapped_column(sa.Integer)
+    bank_name: Mapped[str] = mapped_column(sa.String(64))
+    entry_id: Mapped[int] = mapped_column(sa.BigInteger)
+    signal_type: Mapped[str] = mapped_column(sa.String(32))
+    distance: Mapped[int] = mapped_column(sa.Integer)
+    variant: Mapped[str] = mapped_column(sa.String(32))
+    account_id: Mapped[str | None] = mapped_column(sa.String(MAX_IDENTIFIER))  # copied from the scan for filtering
+
+
+class ScanCounter(Base):
+    """Scans and matches per UTC day, content type and API key (0 = no key): numbers only, no content."""
+
+    __tablename__ = "scan_counters"
+
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    content_type: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    scans: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    matched: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+
+
+api_keys_table = table_of(ApiKey)
+scan_records_table = table_of(ScanRecordRow)
+match_events_table = table_of(MatchEventRow)
+scan_counters_table = table_of(ScanCounter)

@@ -1,0 +1,46 @@
+"""`brightline serve`: run the HTTP API under uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from brightline.cli.context import fail, get_context
+from brightline.errors import BrightlineError
+
+APP_FACTORY = "brightline.service.app:create_app"
+
+
+def serve_command(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: BRIGHTLINE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default: BRIGHTLINE_PORT).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes, each with its own index.")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
+    # Imported here so that other commands do not pay for loading the web stack.
+    import uvicorn
+
+    from brightline.service.app import create_app
+
+    cli = get_context(ctx)
+    settings = cli.settings
+    try:
+        # Migrate once here, so N workers starting together do not race to do it.
+        cli.db  # noqa: B018 - opening the database runs the migrations
+        cli.close()
+    except BrightlineError as exc:
+        raise fail(cli, exc) from None
+    bind_host = host if host is not None else settings.host
+    bind_port = port if port is not None else settings.port
+    if workers > 1:
+        # Each worker process imports the factory and builds its own app from the environment.
+        uvicorn.run(APP_FACTORY, factory=True, host=bind_host, port=bind_port, workers=workers, log_level=log_level)
+        return
+    try:
+        app = create_app(settings)
+    except BrightlineError as exc:
+        raise fail(cli, exc) from None
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level=log_level)

@@ -1,0 +1,91 @@
+"""The FastAPI application factory; uvicorn calls ``create_app`` once per worker (factory=True)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from brightline import __version__
+from brightline.auth import ApiKeyService, RateLimiter
+from brightline.banks import BankService
+from brightline.matching import Matcher, MatchOptions
+from brightline.records import RecordService
+from brightline.service import routes_admin, routes_banks, routes_health, routes_media
+from brightline.service.errors import install_error_handlers
+from brightline.service.freshness import IndexKeeper
+from brightline.service.limits import BodySizeLimitMiddleware
+from brightline.service.metrics import Metrics, RequestMetricsMiddleware
+from brightline.service.state import ServiceState
+from brightline.settings import Settings
+from brightline.store.db import Database
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Match images and hashes against banks of known harmful media.
+
+Authenticate with `Authorization: Bearer <API key>`; each endpoint names the scope it needs.
+Errors are JSON: `{"error": {"code": "...", "message": "..."}}`.
+"""
+
+
+def build_state(settings: Settings) -> ServiceState:
+    """Open the database (migrating it if behind) and build the services one worker needs."""
+    db = Database(settings.effective_database_url)
+    db.ensure_schema()
+    banks = BankService(db)
+    options = MatchOptions(
+        min_quality=settings.min_quality,
+        dihedral=settings.match_dihedral,
+        thresholds={"pdq": settings.pdq_threshold},
+    )
+    matcher = Matcher(banks, index_dir=settings.index_dir, options=options)
+    return ServiceState(
+        settings=settings,
+        db=db,
+        banks=banks,
+        keys=ApiKeyService(db),
+        records=RecordService(db),
+        keeper=IndexKeeper(matcher, max_age_seconds=settings.max_index_age_seconds),
+        limiter=RateLimiter(),
+        metrics=Metrics(),
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A new app: Settings() from the environment when none are given; nothing is shared between apps."""
+    settings = settings if settings is not None else Settings()
+    state = build_state(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The first pass of the loop loads the index; /readyz says 503 until it has.
+        stop = asyncio.Event()
+        task = asyncio.create_task(state.keeper.run(settings.index_refresh_seconds, stop), name="index-refresh")
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+            state.db.dispose()
+
+    app = FastAPI(
+        title="brightline",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.brightline = state
+    install_error_handlers(app)
+    # Added last = outermost: metrics also count the 413s the size limit answers.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestMetricsMiddleware, metrics=state.metrics)
+    for module in (routes_health, routes_media, routes_banks, routes_admin):
+        app.include_router(module.router)
+    return app

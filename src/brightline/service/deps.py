@@ -1,0 +1,76 @@
+"""Request dependencies: API-key authentication with a scope per endpoint, and body checks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from brightline.auth import SCOPES, ApiKeyInfo
+from brightline.errors import AuthenticationError, PermissionDeniedError, UnsupportedContentTypeError
+from brightline.service.state import ServiceState, get_state
+
+# Stateless: it only reads the Authorization header (and names the scheme in OpenAPI).
+_bearer = HTTPBearer(auto_error=False, description="An API key from `brightline keys create` or POST /v1/keys.")
+
+
+class ScopeGuard:
+    """Dependency: the caller's API key, which must hold ``scope`` (admin holds every scope)."""
+
+    def __init__(self, scope: str) -> None:
+        if scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}")
+        self.scope = scope
+
+    def __call__(
+        self,
+        request: Request,
+        state: Annotated[ServiceState, Depends(get_state)],
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> ApiKeyInfo:
+        """Authenticate, check the scope, then charge the key's rate limit (sync: the lookup hits the database)."""
+        if credentials is None or not credentials.credentials:
+            raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
+        key = state.keys.authenticate(credentials.credentials)
+        if not key.allows(self.scope):
+            raise PermissionDeniedError(f"this API key does not have the {self.scope!r} scope")
+        state.limiter.check(key, state.settings.rate_limit_per_minute)
+        request.state.api_key = key
+        return key
+
+
+def require_scope(scope: str) -> ScopeGuard:
+    """A dependency that authenticates the request and requires ``scope``."""
+    return ScopeGuard(scope)
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def is_json(request: Request) -> bool:
+    """Whether the body is declared as JSON (application/json or any +json type)."""
+    media = _media_type(request)
+    return media == "application/json" or media.endswith("+json")
+
+
+def is_multipart(request: Request) -> bool:
+    """Whether the body is declared as multipart/form-data."""
+    return _media_type(request) == "multipart/form-data"
+
+
+async def json_body(request: Request) -> None:
+    """Dependency: refuse bodies not declared as JSON with 415."""
+    if not is_json(request):
+        raise UnsupportedContentTypeError("send the body as application/json")
+
+
+async def multipart_body(request: Request) -> None:
+    """Dependency: refuse bodies not declared as multipart/form-data with 415."""
+    if not is_multipart(request):
+        raise UnsupportedContentTypeError("send the body as multipart/form-data")
+
+
+JsonBody = Depends(json_body)
+MultipartBody = Depends(multipart_body)

@@ -1,0 +1,132 @@
+"""Request and response bodies of the JSON API (pydantic models; they also document OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# What a match may tell any caller: the bank and entry it hit, never the entry's contents.
+PUBLIC_MATCH_FIELDS = ("bank", "entry_id", "signal_type", "distance", "variant")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MatchOut(BaseModel):
+    """One bank entry a signal matched."""
+
+    bank: str
+    entry_id: int
+    signal_type: str
+    distance: int
+    variant: str
+
+
+def public_match(fields: dict[str, Any]) -> MatchOut:
+    """Only the public fields of a match (from Match.as_dict or a recorded match event)."""
+    return MatchOut(**{name: fields[name] for name in PUBLIC_MATCH_FIELDS})
+
+
+class HashOut(BaseModel):
+    """The signals of one image."""
+
+    pdq: str
+    quality: int
+    md5: str
+    sha256: str
+    low_quality: bool = Field(description="PDQ quality is below the floor, so PDQ is not matched.")
+    width: int
+    height: int
+    format: str
+    pdq_dihedral: list[str] | None = None
+
+
+class SignalIn(_Strict):
+    """One hash to look up."""
+
+    type: str = Field(max_length=64, description="Signal type, e.g. pdq, md5, sha256.")
+    value: str = Field(max_length=4096, description="The hash, as hex.")
+
+
+class MatchRequest(_Strict):
+    """A batch of hashes to look up."""
+
+    signals: list[SignalIn] = Field(min_length=1)
+
+
+class SignalResult(BaseModel):
+    """The matches of one looked-up hash."""
+
+    type: str
+    value: str
+    matches: list[MatchOut]
+
+
+class MatchResponse(BaseModel):
+    """Matches per signal, in request order."""
+
+    matched: bool
+    results: list[SignalResult]
+
+
+class ScanResponse(BaseModel):
+    """Outcome of a scan; ``scan_id`` is set when a match was recorded."""
+
+    matched: bool
+    scan_id: int | None = None
+    replayed: bool = False
+    low_quality: bool = False
+    matches: list[MatchOut]
+
+
+class BankCreate(_Strict):
+    """A new bank."""
+
+    name: str = Field(max_length=64)
+    domain: str = "other"
+    threshold: int | None = None
+    description: str = ""
+
+
+class BankPatch(_Strict):
+    """Bank changes; only the fields present change (``threshold: null`` restores the default)."""
+
+    name: str | None = Field(default=None, max_length=64)
+    domain: str | None = None
+    threshold: int | None = None
+    description: str | None = None
+    enabled: bool | None = None
+
+
+class EntryIn(_Strict):
+    """One hash to add to a bank."""
+
+    signal_type: str = Field(max_length=64)
+    value: str = Field(max_length=4096)
+    source: str = ""
+    category: str = ""
+    domain: str | None = None
+    note: str | None = None
+    enabled: bool = True
+
+
+class EntriesIn(_Strict):
+    """Hashes to add to a bank in one all-or-nothing write."""
+
+    entries: list[EntryIn] = Field(min_length=1)
+
+
+class EntryPatch(_Strict):
+    """Enable or disable an entry."""
+
+    enabled: bool
+
+
+class KeyCreate(_Strict):
+    """A new API key."""
+
+    name: str = Field(max_length=128)
+    scopes: list[str] = Field(min_length=1)
+    rate_limit_per_minute: int | None = Field(default=None, ge=0)

@@ -1,0 +1,48 @@
+"""Everything one app instance holds, built by create_app() from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from brightline.auth import ApiKeyService, RateLimiter
+from brightline.banks import BankService
+from brightline.records import RecordService
+from brightline.service.freshness import IndexKeeper
+from brightline.service.metrics import Metrics
+from brightline.settings import Settings
+from brightline.signals.hashing import HashOptions
+from brightline.store.db import Database
+
+
+@dataclass
+class ServiceState:
+    """The app's database, services, index and metrics (one per worker process)."""
+
+    settings: Settings
+    db: Database
+    banks: BankService
+    keys: ApiKeyService
+    records: RecordService
+    keeper: IndexKeeper
+    limiter: RateLimiter
+    metrics: Metrics
+
+    def hash_options(self, *, exact: bool = False, dihedral: bool | None = None) -> HashOptions:
+        """Hashing options from settings; dihedral variants follow the matching setting by default."""
+        return HashOptions(
+            exact=exact,
+            dihedral=self.settings.match_dihedral if dihedral is None else dihedral,
+            max_pixels=self.settings.max_image_pixels,
+            max_bytes=self.settings.max_file_bytes,
+            fast_min_side=self.settings.fast_decode_min_side,
+        )
+
+
+def get_state(request: Request) -> ServiceState:
+    """The ServiceState create_app() attached to this app."""
+    state = getattr(request.app.state, "brightline", None)
+    if not isinstance(state, ServiceState):
+        raise RuntimeError("brightline service state missing: build the app with create_app()")
+    return state
