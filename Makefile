@@ -31,10 +31,13 @@ test: lint typecheck pytest  ## Everything CI runs: lint, mypy --strict, the tes
 
 bench-install: install
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	-$(BIN)/python -m pip install --quiet -e ".[bench-video]" || echo "vpdq did not build (needs FFmpeg dev headers): the video bench runs without its baseline"
 
-bench: bench-install  ## Hashing and matching benchmarks against pdqhash and faiss (see bench/README.md).
+bench: bench-install  ## Benchmarks against pdqhash, faiss and vpdq, plus the service load test (see bench/README.md).
 	$(BIN)/python bench/bench_hashing.py
 	$(BIN)/python bench/bench_matching.py
+	$(BIN)/python bench/bench_video.py
+	$(BIN)/python bench/bench_service.py
 
 clean:
 	rm -rf build .mypy_cache .pytest_cache .ruff_cache

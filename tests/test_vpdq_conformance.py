@@ -1,0 +1,96 @@
+"""vPDQ conformance with the reference hashes in shared/vectors/vpdq (every frame hashed).
+
+Frame counts, frame numbers and timestamps must equal the reference. PDQ bits depend on the
+FFmpeg that turned frames into RGB: the reference files came from an older FFmpeg, so each
+frame must be within distance 10 and its quality equal. One file, doorknob-hd-no-bar at
+native size, does not meet that with any current FFmpeg: Meta's own vpdq package built
+against FFmpeg 5.1 gives the same distances as brightline (max 76, 15 qualities off by one,
+most on near-flat frames of a fade); at 128x128 one low-quality frame's quality is off by one.
+So doorknob has its own, looser check (quality within 1; distance <= 10 on frames of quality
+>= 80, and on every frame at 128x128) and is then marked xfail.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from brightline.signals.video import VpdqFeature, read_vpdq_file, vpdq_hash, write_vpdq_file
+
+VIDEOS = [
+    "chair-19-sd-bar",
+    "chair-22-sd-sepia-bar",
+    "chair-22-with-large-logo-bar",
+    "chair-orig-22-sd-bar",
+    "doorknob-hd-no-bar",
+    "pattern-sd-grey-bar",
+    "test-padded-dimensions",
+]
+CASES = [(name, size) for name in VIDEOS for size in (None, 128) if not (name == "test-padded-dimensions" and size)]
+KNOWN_FFMPEG_DRIFT = {("doorknob-hd-no-bar", None), ("doorknob-hd-no-bar", 128)}
+MAX_DISTANCE = 10
+
+
+def _distance(a: str, b: str) -> int:
+    return bin(int(a, 16) ^ int(b, 16)).count("1")
+
+
+def _reference(shared_dir: Path, name: str, size: int | None) -> list[VpdqFeature]:
+    suffix = "" if size is None else f"-{size}x{size}"
+    return read_vpdq_file(shared_dir / "vectors" / "vpdq" / "hashes" / f"{name}{suffix}.txt")
+
+
+def _hash(shared_dir: Path, name: str, size: int | None) -> list[VpdqFeature]:
+    path = shared_dir / "vectors" / "vpdq" / "videos" / f"{name}.mp4"
+    return list(vpdq_hash(path, seconds_per_hash=0, frame_size=size).features)
+
+
+@pytest.mark.parametrize(("name", "size"), CASES)
+def test_matches_reference(shared_dir: Path, name: str, size: int | None, record_property: object) -> None:
+    reference = _reference(shared_dir, name, size)
+    ours = _hash(shared_dir, name, size)
+    assert len(ours) == len(reference)
+    assert [f.frame_number for f in ours] == [f.frame_number for f in reference]
+    assert [f"{f.timestamp:.3f}" for f in ours] == [f"{f.timestamp:.3f}" for f in reference]
+    distances = [_distance(a.pdq, b.pdq) for a, b in zip(ours, reference, strict=True)]
+    quality_gaps = [a.quality - b.quality for a, b in zip(ours, reference, strict=True)]
+    print(f"{name} {size or 'native'}: distances {sorted(Counter(distances).items())}")
+    if (name, size) in KNOWN_FFMPEG_DRIFT:
+        assert max(abs(gap) for gap in quality_gaps) <= 1
+        textured = [d for d, f in zip(distances, reference, strict=True) if f.quality >= 80]
+        assert textured and max(textured) <= MAX_DISTANCE
+        if size is not None:
+            assert max(distances) <= MAX_DISTANCE
+        pytest.xfail("reference made with an older FFmpeg; see module docstring")
+    assert quality_gaps == [0] * len(reference)
+    assert max(distances) <= MAX_DISTANCE
+
+
+def test_reference_files_round_trip_byte_identical(shared_dir: Path) -> None:
+    files = sorted((shared_dir / "vectors" / "vpdq" / "hashes").glob("*.txt"))
+    assert len(files) == 13
+    for path in files:
+        features = read_vpdq_file(path)
+        text, binary = io.StringIO(), io.BytesIO()
+        write_vpdq_file(features, text)
+        write_vpdq_file(features, binary)
+        assert binary.getvalue() == path.read_bytes(), path.name
+        assert text.getvalue().encode() == path.read_bytes()
+
+
+def test_write_to_path(shared_dir: Path, tmp_path: Path) -> None:
+    source = shared_dir / "vectors" / "vpdq" / "hashes" / "test-padded-dimensions.txt"
+    write_vpdq_file(read_vpdq_file(source), tmp_path / "out.txt")
+    assert (tmp_path / "out.txt").read_bytes() == source.read_bytes()
+
+
+def test_malformed_hash_file(tmp_path: Path) -> None:
+    from brightline.errors import HashListFormatError
+
+    bad = tmp_path / "bad.txt"
+    bad.write_text("0,100,abc,0.000\n")
+    with pytest.raises(HashListFormatError, match=r"bad\.txt:1"):
+        read_vpdq_file(bad)
