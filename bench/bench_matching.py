@@ -7,6 +7,10 @@ a pure linear scan) and faiss, in the same run. Every brightline answer is check
 against faiss's for every query; any difference makes the script exit non-zero.
 
     python bench/bench_matching.py --n 1000000 --queries 1000 --radius 31 --json out.json
+
+With --memory it also loads the saved index in a fresh process and reports how much
+private (anonymous) memory and shared (file-backed, page cache) memory the load and the
+first searches added there: what each extra server worker costs.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import functools
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -97,7 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="for batched searches")
     parser.add_argument("--repeat", type=int, default=3, help="timing rounds; each engine keeps its best")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--memory", action="store_true", help="measure a fresh process loading the saved index")
+    parser.add_argument("--probe", type=Path, help=argparse.SUPPRESS)  # internal: the --memory child
     args = parser.parse_args(argv)
+    if args.probe:
+        print(json.dumps(probe_memory(args.probe, args.radius)))
+        return 0
     import faiss  # imported late so --help works without it
 
     rng = np.random.default_rng(args.seed)
@@ -117,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         timings["brightline_load_prepare_s"], _ = timed(loaded.prepare)
         assert ours(loaded.search(query_hex[0], args.radius)) == ours(index.search(query_hex[0], args.radius))
         del loaded
+        memory = fresh_process_memory(Path(tmp) / "ix", args.radius) if args.memory else None
     fx = faiss.IndexBinaryFlat(BITS)
     timings["faiss_add_s"], _ = timed(lambda: fx.add(as_faiss_bytes(bank)))
     fq = as_faiss_bytes(query_words)
@@ -198,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for key, value in timings.items():
         print(f"{key:28} {value:8.3f} s")
+    if memory:
+        print("\nfresh process, MiB added (anonymous = private to the process, file = shared page cache):")
+        for step in ("load", "first_search", "batch_search"):
+            print(f"  after {step:13} anonymous {memory[step]['anon']:+8.1f}   file {memory[step]['file']:+8.1f}")
 
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -207,10 +222,45 @@ def main(argv: list[str] | None = None) -> int:
             "versions": {"numpy": np.__version__, "faiss": getattr(faiss, "__version__", "?"), "python": sys.version},
             "hits": hits,
             "timings_s": timings,
+            "fresh_process_memory_mib": memory,
             "results": rows,
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0 if all(r["identical_to_faiss"] in (None, True) for r in rows) else 1
+
+
+def _rss_mib() -> dict[str, float]:
+    """This process's resident anonymous and file-backed memory, in MiB (Linux /proc)."""
+    fields = {}
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(("RssAnon:", "RssFile:")):
+                fields[line[3:7].lower()] = int(line.split()[1]) / 1024
+    return fields
+
+
+def probe_memory(path: Path, radius: int) -> dict[str, dict[str, float]]:
+    """In this (fresh) process: memory added by loading ``path``, one search, and a 100-query batch."""
+    queries = words_to_hex(np.random.default_rng(1).integers(0, 2**64, size=(100, BITS // 64), dtype=np.uint64))
+    warm = HammingIndex()  # compile / cache-load the kernels before the baseline reading
+    warm.add([1], queries[:1])
+    warm.search_many(queries[:2], radius)
+    before = _rss_mib()
+    out = {}
+    loaded = HammingIndex.load(path)
+    out["load"] = _rss_mib()
+    loaded.search(queries[0], radius)
+    out["first_search"] = _rss_mib()
+    loaded.search_many(queries, radius)
+    out["batch_search"] = _rss_mib()
+    return {step: {k: v - before[k] for k, v in rss.items()} for step, rss in out.items()}
+
+
+def fresh_process_memory(path: Path, radius: int) -> dict[str, dict[str, float]]:
+    """probe_memory() run in a new interpreter, so nothing this one built is counted."""
+    cmd = [sys.executable, __file__, "--probe", str(path), "--radius", str(radius)]
+    result: dict[str, dict[str, float]] = json.loads(subprocess.run(cmd, check=True, capture_output=True).stdout)
+    return result
 
 
 def _built(index: HammingIndex, ids: npt.NDArray[np.int64], values: list[str]) -> HammingIndex:

@@ -14,6 +14,8 @@ import pytest
 from brightline.errors import IndexFormatError, InvalidSignalValueError, SearchIndexError, ValidationError
 from brightline.index import ExactIndex, HammingIndex, IndexHit, index_for, load_index
 from brightline.index import hamming as hamming_module
+from brightline.index import segment as segment_module
+from brightline.index import storage as storage_module
 from brightline.signals.cryptographic import Md5Signal, Sha256Signal
 from brightline.signals.hexcodes import words_to_hex
 from brightline.signals.pdq import PdqSignal
@@ -246,7 +248,10 @@ def test_save_load_roundtrip(tmp_path: Path) -> None:
     assert np.array_equal(loaded.ids(), index.ids())
     for query in codes[:20]:
         assert loaded.search(query, 31) == index.search(query, 31)
-    assert not loaded._codes.flags.writeable  # memory-mapped
+    assert not loaded._base.codes.flags.writeable  # memory-mapped
+    assert loaded._rows == 0  # nothing in the private delta
+    assert loaded._base._mih is not None  # tables read from disk, not built
+    assert not loaded._base._mih.order.flags.writeable
 
 
 def test_loaded_index_copies_on_write(tmp_path: Path) -> None:
@@ -265,7 +270,8 @@ def test_save_replaces_previous_files(tmp_path: Path) -> None:
     path, index, _ = saved_index(tmp_path)
     index.remove([101])
     index.save(path)
-    assert sorted(p.name.split("-")[0] for p in path.iterdir()) == ["codes", "ids", "meta.json"]
+    names = sorted(p.name.split("-")[0] for p in path.iterdir())
+    assert names == ["codes", "ids", "meta.json", "mihoffsets", "mihorder"]
     assert len(HammingIndex.load(path)) == 498
 
 
@@ -326,6 +332,14 @@ def _flip_last_code_byte(path: Path) -> None:
     file.write_bytes(bytes(data))
 
 
+def _rewrite_array(path: Path, name: str, change: Callable[[np.ndarray[Any, Any]], object]) -> None:
+    """Load array ``name``, change it in place and write it back (its CRCs no longer match)."""
+    file = _data_file(path, name)
+    array = np.load(file)
+    change(array)
+    np.save(file, array)
+
+
 DAMAGE: dict[str, Callable[[Path], object]] = {
     "truncated codes": lambda p: _data_file(p, "codes").write_bytes(_data_file(p, "codes").read_bytes()[:-100]),
     "flipped byte": _flip_last_code_byte,
@@ -340,6 +354,15 @@ DAMAGE: dict[str, Callable[[Path], object]] = {
     "wrong dtype": lambda p: np.save(_data_file(p, "codes"), np.zeros((499, 4), dtype=np.int32)),
     "not npy": lambda p: _data_file(p, "codes").write_bytes(b"hello"),
     "fortran order": lambda p: np.save(_data_file(p, "codes"), np.asfortranarray(np.zeros((499, 4), dtype=np.uint64))),
+    "format 1": lambda p: _rewrite_meta(p, version=1),
+    "truncated tables": lambda p: _data_file(p, "mihorder").write_bytes(_data_file(p, "mihorder").read_bytes()[:-8]),
+    "flipped table byte": lambda p: _rewrite_array(
+        p, "mihorder", lambda a: a.reshape(-1).__setitem__(7, 498 - a[0, 7])
+    ),
+    "missing tables": lambda p: _rewrite_meta(p, files={k: v for k, v in _meta(p)["files"].items() if k != "mihorder"}),
+    "wrong checksum count": lambda p: _rewrite_meta(
+        p, files={**_meta(p)["files"], "ids": {**_meta(p)["files"]["ids"], "crc32": [1, 2]}}
+    ),
 }
 
 
@@ -360,6 +383,42 @@ def test_duplicate_ids_on_disk_raise_format_error(tmp_path: Path) -> None:
         HammingIndex.load(path)
     with pytest.raises(IndexFormatError, match="duplicate"):
         HammingIndex.load(path, verify=False)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda a: a.__setitem__(slice(0, 2), a[1::-1]),  # ids out of order
+        lambda a: a.__setitem__(1, a[0]),  # duplicate id
+    ],
+)
+def test_unsorted_or_duplicate_ids_raise_even_without_crc(tmp_path: Path, damage: Callable[[Any], object]) -> None:
+    path, _, _ = saved_index(tmp_path)
+    _rewrite_array(path, "ids", damage)
+    with pytest.raises(IndexFormatError, match="checksum"):
+        HammingIndex.load(path)
+    with pytest.raises(IndexFormatError, match="sorted or duplicate"):
+        HammingIndex.load(path, verify=False)
+
+
+def test_bad_table_offsets_raise_even_without_crc(tmp_path: Path) -> None:
+    path, _, _ = saved_index(tmp_path)
+    _rewrite_array(path, "mihoffsets", lambda a: a.__setitem__((2, 100), a[2, 100] + 1000))
+    with pytest.raises(IndexFormatError, match="offsets"):
+        HammingIndex.load(path, verify=False)
+
+
+def test_checksums_are_per_chunk_and_catch_damage_in_any_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage_module, "_CRC_CHUNK", 1000)
+    path, _, codes = saved_index(tmp_path)
+    assert len(_meta(path)["files"]["codes"]["crc32"]) == 16  # 499 * 32 bytes in 1000-byte chunks
+    assert HammingIndex.load(path, threads=3).search(codes[7], 0) == [IndexHit(107, 0)]
+    file = _data_file(path, "codes")
+    data = bytearray(file.read_bytes())
+    data[len(data) // 2] ^= 1
+    file.write_bytes(bytes(data))
+    with pytest.raises(IndexFormatError, match="checksum"):
+        HammingIndex.load(path, threads=3)
 
 
 def test_missing_index_is_a_search_index_error(tmp_path: Path) -> None:
@@ -456,3 +515,115 @@ def test_index_for_picks_by_match_kind(tmp_path: Path) -> None:
     pdq.add([1], ["0" * 64])
     pdq.save(tmp_path / "pdq")
     assert isinstance(load_index(tmp_path / "pdq"), HammingIndex)
+
+
+# --- memory-mapped base and private delta ---------------------------------------------
+
+
+class Reference:
+    """The expected content of an index as a plain dict, searched by brute force."""
+
+    def __init__(self) -> None:
+        self.codes: dict[int, str] = {}
+
+    def add(self, index: HammingIndex, ids: list[int], codes: list[str]) -> None:
+        index.add(ids, codes)
+        self.codes.update(zip(ids, codes, strict=True))
+
+    def remove(self, index: HammingIndex, ids: list[int]) -> None:
+        assert index.remove(ids) == len({i for i in ids if i in self.codes})
+        for i in ids:
+            self.codes.pop(i, None)
+
+    def check(self, index: HammingIndex, queries: list[str]) -> None:
+        ids, codes = list(self.codes), list(self.codes.values())
+        assert len(index) == len(ids)
+        assert index.ids().tolist() == sorted(ids)
+        for radius in (0, 12, 31, 64):
+            want = [brute_force(codes, ids, q, radius) for q in queries]
+            assert [index.search(q, radius) for q in queries] == want, radius
+            assert index.search_many(queries, radius) == want, radius
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_changes_after_load_go_to_the_delta_and_stay_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str
+) -> None:
+    monkeypatch.setattr(hamming_module, "_SAVE_CHUNK", 700)  # several gather steps per save
+    monkeypatch.setattr(segment_module, "_CHECK_CHUNK", 500)
+    rng = np.random.default_rng(20)
+    codes = clustered_hex(rng, 4, 300, 30) + random_hex(rng, 1800)
+    fresh = random_hex(rng, 400)
+    ref = Reference()
+    built = HammingIndex(threads=2)
+    ref.add(built, list(range(0, 6000, 2)), codes)  # even ids; odd ones are free
+    built.save(tmp_path / "ix")
+    index = HammingIndex.load(tmp_path / "ix", strategy=strategy, threads=2)  # type: ignore[arg-type]
+    base_codes, base_ids = index._base.codes, index._base.ids
+    queries = make_queries(rng, codes) + [flip(c, 20, rng) for c in fresh[:6]] + fresh[:3]
+
+    ref.add(index, list(range(1, 401, 2)), fresh[:200])  # new ids: delta
+    ref.remove(index, [*range(0, 600, 4), 1, 3, 99_999])  # base ids, delta ids, unknown
+    ref.add(index, [0, 8, 5], [fresh[200], codes[4], fresh[201]])  # re-add removed base ids, re-add delta id
+    ref.add(index, [10, 12], [fresh[202], codes[6]])  # new value for live base ids (12 keeps its code)
+    ref.add(index, [10], [fresh[203]])  # replace a delta row
+    ref.check(index, queries)
+    assert 4 not in index
+    assert 0 in index
+    assert index._rows < 300  # changes are private delta rows
+    assert index._base.codes is base_codes  # the mapped base was never copied
+    assert index._base.ids is base_ids
+    assert not base_codes.flags.writeable
+    assert index._base.dead == len(range(0, 600, 4)) + 1  # the removed base ids, and 10's old row
+
+    index.save(tmp_path / "ix")  # merge: over the files the base is mapped from
+    assert index._rows == 0
+    assert index._base.dead == 0
+    ref.check(index, queries)
+    again = HammingIndex.load(tmp_path / "ix", strategy=strategy)  # type: ignore[arg-type]
+    ref.check(again, queries)
+    ref.remove(again, [*range(600, 1200, 6), 5, 10])
+    ref.add(again, [12, 7, 600], [fresh[300], fresh[301], fresh[302]])
+    ref.check(again, queries + fresh[300:303])
+    assert again._base.dead > 0
+
+
+def test_removing_every_base_entry_and_adding_back(tmp_path: Path) -> None:
+    rng = np.random.default_rng(21)
+    codes = random_hex(rng, 400)
+    ref = Reference()
+    index = HammingIndex()
+    ref.add(index, list(range(400)), codes)
+    index.save(tmp_path / "ix")
+    loaded = HammingIndex.load(tmp_path / "ix", strategy="mih")
+    ref.remove(loaded, list(range(400)))
+    ref.check(loaded, codes[:5])
+    ref.add(loaded, [3, 1000], [codes[7], codes[3]])
+    ref.check(loaded, codes[:8])
+    loaded.save(tmp_path / "ix")
+    ref.check(HammingIndex.load(tmp_path / "ix"), codes[:8])
+
+
+def test_small_saved_index_has_no_tables_and_builds_them_lazily(tmp_path: Path) -> None:
+    rng = np.random.default_rng(22)
+    codes = random_hex(rng, 100)  # below MIH_MIN_ROWS: no tables on disk
+    index = HammingIndex()
+    index.add(range(100), codes)
+    index.save(tmp_path / "ix")
+    assert _meta(tmp_path / "ix")["mih"] is False
+    loaded = HammingIndex.load(tmp_path / "ix", strategy="mih")
+    assert loaded._base._mih is None
+    assert loaded.search(codes[9], 0) == [IndexHit(9, 0)]
+    assert loaded._base._mih is not None  # built privately, since none were saved
+
+
+def test_save_then_serve_from_the_written_files(tmp_path: Path) -> None:
+    rng = np.random.default_rng(23)
+    codes = random_hex(rng, 1000)
+    index = HammingIndex()
+    index.add(range(1000), codes)
+    before = [index.search(c, 31) for c in codes[:10]]
+    index.save(tmp_path / "ix")
+    assert index._rows == 0
+    assert not index._base.codes.flags.writeable
+    assert [index.search(c, 31) for c in codes[:10]] == before

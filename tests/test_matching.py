@@ -174,3 +174,23 @@ def test_scan_paths_keeps_input_order_and_reports_errors(banks: BankService, pho
     )
     assert [r.file for r in results] == [str(photo), str(broken), str(photo)] == seen
     assert results[1].error is not None and results[0].error is None
+
+
+def test_only_one_process_writes_a_snapshot_at_a_time(banks: BankService, tmp_path: Path) -> None:
+    import fcntl
+
+    banks.create_bank("known")
+    banks.add_entries("known", [EntryInput("pdq", BASE)])
+    folder = tmp_path / "index"
+    folder.mkdir()
+    with open(folder / ".lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another worker is writing
+        matcher = Matcher(banks, index_dir=folder)
+        matcher.refresh()
+        assert not (folder / SNAPSHOT_META).exists()
+        assert len(matcher.match_values("pdq", [BASE])) == 1
+    matcher.refresh()  # lock released: the pending save happens now
+    assert (folder / SNAPSHOT_META).exists()
+    reloaded = Matcher(banks, index_dir=folder)
+    reloaded.refresh()
+    assert reloaded.match_values("pdq", [BASE])[0].bank == "known"

@@ -8,10 +8,12 @@ disabling entries never needs a full rebuild.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +85,30 @@ class ScanResult:
 class _BankMeta:
     name: str
     threshold: int | None
+
+
+def _snapshot_token(folder: Path) -> str | None:
+    """The entry-map token of the snapshot in ``folder``, if a readable one is there."""
+    try:
+        token = json.loads((folder / SNAPSHOT_META).read_text()).get("entry_map")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return token if isinstance(token, str) else None
+
+
+@contextmanager
+def _snapshot_lock(folder: Path, *, exclusive: bool) -> Iterator[bool]:
+    """An advisory lock on the snapshot folder: shared for readers, exclusive (non-blocking) for the writer."""
+    with open(folder / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, (fcntl.LOCK_EX | fcntl.LOCK_NB) if exclusive else fcntl.LOCK_SH)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class Matcher:
@@ -159,24 +185,38 @@ class Matcher:
             self._entry_bank.assign(arr, np.asarray(bank_ids, dtype=np.int64))
 
     def save_snapshot(self) -> None:
-        """Persist every index and the entry-to-bank map at the current revision."""
+        """Persist every index and the entry-to-bank map at the current revision.
+
+        One process writes at a time (an exclusive lock on the folder); a process that finds
+        the lock taken skips this save and tries again after its next refresh.
+        """
         if self._index_dir is None:
             return
         self._index_dir.mkdir(parents=True, exist_ok=True)
-        banks_of: dict[str, list[int]] = {}
-        for signal_type, index in self._indexes.items():
-            index.save(self._index_dir / signal_type)
-            banks_of[signal_type] = self._entry_bank.lookup(index.ids()).tolist()
-        meta = {
-            "store_id": self._banks.store_id(),
-            "revision": self.revision,
-            "signal_types": sorted(self._indexes),
-            "entry_banks": banks_of,
-        }
-        # Written last and renamed into place, so readers see the old snapshot or the new one.
-        tmp = self._index_dir / f".{SNAPSHOT_META}.{os.getpid()}"
-        tmp.write_text(json.dumps(meta))
-        tmp.replace(self._index_dir / SNAPSHOT_META)
+        with _snapshot_lock(self._index_dir, exclusive=True) as locked:
+            if not locked:
+                return
+            for signal_type, index in self._indexes.items():
+                index.save(self._index_dir / signal_type)
+            ids, bank_ids = self._entry_bank.arrays()
+            token = f"{os.getpid()}-{self.revision}"
+            np.save(self._index_dir / f"entry-ids-{token}.npy", ids)
+            np.save(self._index_dir / f"entry-banks-{token}.npy", bank_ids)
+            meta = {
+                "store_id": self._banks.store_id(),
+                "revision": self.revision,
+                "signal_types": sorted(self._indexes),
+                "entry_map": token,
+            }
+            # Written last and renamed into place, so readers see the old snapshot or the new one.
+            tmp = self._index_dir / f".{SNAPSHOT_META}.{os.getpid()}"
+            tmp.write_text(json.dumps(meta))
+            previous = _snapshot_token(self._index_dir)
+            tmp.replace(self._index_dir / SNAPSHOT_META)
+            if previous and previous != token:
+                for stale in (f"entry-ids-{previous}.npy", f"entry-banks-{previous}.npy"):
+                    # Readers that mapped the old files keep them alive until they unmap (POSIX).
+                    (self._index_dir / stale).unlink(missing_ok=True)
         self._changes_since_snapshot = 0
 
     def _load_snapshot(self) -> None:
@@ -184,21 +224,23 @@ class Matcher:
             self._changes_since_snapshot = SNAPSHOT_AFTER_CHANGES  # write one after the full build
             return
         try:
-            meta = json.loads((self._index_dir / SNAPSHOT_META).read_text())
-            revision = int(meta["revision"])
-            if meta["store_id"] != self._banks.store_id():
-                raise IndexFormatError("snapshot was built from a different database")
-            if revision > self._banks.current_revision():
-                raise IndexFormatError("snapshot is newer than the database")
-            indexes: dict[str, SignalIndex] = {}
-            entry_bank = IdRowMap()
-            for signal_type in meta["signal_types"]:
-                index = load_index(self._index_dir / signal_type)
-                bank_ids = np.asarray(meta["entry_banks"][signal_type], dtype=np.int64)
-                if bank_ids.shape[0] != len(index):
-                    raise IndexFormatError(f"snapshot of {signal_type} does not match its bank map")
-                entry_bank.assign(index.ids(), bank_ids)
-                indexes[signal_type] = index
+            with _snapshot_lock(self._index_dir, exclusive=False):
+                meta = json.loads((self._index_dir / SNAPSHOT_META).read_text())
+                revision = int(meta["revision"])
+                if meta["store_id"] != self._banks.store_id():
+                    raise IndexFormatError("snapshot was built from a different database")
+                if revision > self._banks.current_revision():
+                    raise IndexFormatError("snapshot is newer than the database")
+                indexes = {name: load_index(self._index_dir / name) for name in meta["signal_types"]}
+                token = str(meta["entry_map"])
+                # Copy-on-write maps: shared between workers until an entry is discarded.
+                ids = np.load(self._index_dir / f"entry-ids-{token}.npy", mmap_mode="c", allow_pickle=False)
+                bank_ids = np.load(self._index_dir / f"entry-banks-{token}.npy", mmap_mode="c", allow_pickle=False)
+                if ids.dtype != np.int64 or bank_ids.dtype != np.int64 or ids.shape != bank_ids.shape:
+                    raise IndexFormatError("snapshot entry map is damaged")
+                if ids.shape[0] != sum(len(index) for index in indexes.values()):
+                    raise IndexFormatError("snapshot entry map does not match its indexes")
+                entry_bank = IdRowMap.from_sorted(ids, bank_ids)
         except (OSError, ValueError, KeyError, TypeError, BrightlineError):
             # A damaged or foreign snapshot is only a cache: rebuild from the store.
             self._changes_since_snapshot = SNAPSHOT_AFTER_CHANGES

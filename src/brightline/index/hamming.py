@@ -1,22 +1,29 @@
 """Exact Hamming-radius search over fixed-width binary hashes (PDQ and kin).
 
-Codes live in one contiguous (capacity, bits/64) uint64 array with a parallel int64 id
-array. Adds append (capacity grows by half), removals only mark rows dead, and the
-arrays are compacted once more than a quarter of the rows are dead. Searches either
-scan every row with a compiled popcount kernel or, for large indexes and small radii,
-use multi-index hashing over 16-bit substrings; both are exact, and rows appended
-after the MIH tables were built are scanned linearly until the tables are rebuilt.
+An index is two segments of (bits/64) uint64 code rows with int64 ids:
 
-Concurrent searches are safe; writes (add, remove, compact) must not run concurrently
-with anything else on the same index.
+- the base: what save() wrote and load() memory-maps read-only (codes sorted by id, and
+  the multi-index-hashing tables), so N processes serving one index share one copy in
+  the page cache and none of them builds anything at load. Removing a base entry only
+  sets a bit in a private tombstone bitmap; the base is never copied or modified.
+- the delta: private, growable arrays holding every entry added since (capacity grows
+  by half, removals mark rows dead, compaction past a quarter dead).
+
+save() merges both into new files (the only compaction of the base) and then serves
+from them. Searches either scan rows with a compiled popcount kernel or, for large
+segments and small radii, use multi-index hashing over 16-bit substrings; both are
+exact, and delta rows appended after its MIH tables were built are scanned linearly
+until the tables are rebuilt.
+
+Concurrent searches are safe; writes (add, remove, compact, save) must not run
+concurrently with anything else on the same index.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
@@ -27,19 +34,21 @@ import numpy.typing as npt
 from brightline.errors import IndexFormatError, InvalidSignalValueError, ValidationError
 from brightline.index import kernels, storage
 from brightline.index.base import IdArray, IndexHit, SignalIndex, as_id_array, check_radius
-from brightline.index.idmap import DuplicateIdError, IdRowMap
-from brightline.index.mih import MihTables, build_tables, mih_task, probe_count, read_only
+from brightline.index.idmap import IdRowMap
+from brightline.index.mih import MihTables, build_tables, probe_count, read_only, table_fills, table_shapes
+from brightline.index.segment import BaseSegment, View, group, resolve, search_batch, search_one, strictly_increasing
 from brightline.signals.hexcodes import hex_to_words, validate_hex
 
 Strategy = Literal["auto", "linear", "mih"]
 Words = npt.NDArray[np.uint64]
-Triple = tuple[IdArray, IdArray, IdArray]
 
-FORMAT_VERSION = 1
+# 2: codes sorted by id (the id array is its own id map) and MIH tables persisted.
+# Format-1 files are refused (IndexFormatError); a Matcher then rebuilds from the store.
+FORMAT_VERSION = 2
 # Below this many rows a linear scan takes microseconds and MIH tables are not worth their memory.
 MIH_MIN_ROWS = 16_384
-# Rows appended since the last MIH build are scanned linearly until there are this many
-# (or 1/8 of the indexed rows), then the tables are rebuilt.
+# Delta rows appended since its last MIH build are scanned linearly until there are this
+# many (or 1/8 of the indexed rows), then the tables are rebuilt.
 MIH_TAIL_MIN = 1024
 # Use MIH for a query only if it verifies fewer than rows/N candidates. Measured on a
 # 1M-row index: ~30 ns per MIH candidate (random access) against ~0.9-1.1 ns per row for
@@ -47,6 +56,8 @@ MIH_TAIL_MIN = 1024
 MIH_RATIO_SINGLE = 24
 MIH_RATIO_BATCH = 96
 _UNLIMITED = np.iinfo(np.int64).max
+# Rows copied per step when save() gathers codes, bounding its temporary memory.
+_SAVE_CHUNK = 1 << 20
 
 
 def _default_threads() -> int:
@@ -73,6 +84,12 @@ class HammingIndex(SignalIndex):
         self._words = bits // 64
         self._strategy: Strategy = strategy
         self._threads = threads or _default_threads()
+        self._base = BaseSegment.empty(self._words)
+        self._mih_lock = threading.Lock()
+        self._reset_delta()
+
+    def _reset_delta(self) -> None:
+        """An empty delta segment (the _rows/_dead/_codes/... fields all describe the delta)."""
         self._codes: Words = np.zeros((0, self._words), dtype=np.uint64)
         self._ids: IdArray = np.zeros(0, dtype=np.int64)
         self._alive: npt.NDArray[np.bool_] = np.zeros(0, dtype=np.bool_)
@@ -80,7 +97,6 @@ class HammingIndex(SignalIndex):
         self._dead = 0
         self._map = IdRowMap()
         self._mih: MihTables | None = None
-        self._mih_lock = threading.Lock()
 
     @property
     def bits(self) -> int:
@@ -93,23 +109,26 @@ class HammingIndex(SignalIndex):
         return self._strategy
 
     def __len__(self) -> int:
-        return self._rows - self._dead
+        return len(self._base) + self._rows - self._dead
 
     def __contains__(self, entry_id: object) -> bool:
         if isinstance(entry_id, bool) or not isinstance(entry_id, int | np.integer):
             return False
         if not np.iinfo(np.int64).min <= entry_id <= np.iinfo(np.int64).max:
             return False
-        return bool(self._map.lookup(np.array([entry_id], dtype=np.int64))[0] >= 0)
+        key = np.array([entry_id], dtype=np.int64)
+        return bool(self._map.lookup(key)[0] >= 0 or self._base.rows_of(key)[0] >= 0)
 
     def ids(self) -> IdArray:
         """The live entry ids, sorted ascending."""
-        return np.sort(self._ids[: self._rows][self._alive[: self._rows]])
+        delta = self._ids[: self._rows][self._alive[: self._rows]]
+        return np.sort(np.concatenate([self._base.ids[self._base.live_rows()], delta]))
 
     def codes(self) -> tuple[IdArray, Words]:
-        """(ids, codes) of the live entries, in storage order (copies)."""
-        live = self._alive[: self._rows]
-        return self._ids[: self._rows][live].copy(), self._codes[: self._rows][live].copy()
+        """(ids, codes) of the live entries, base then delta (copies)."""
+        base, live = self._base.live_rows(), self._alive[: self._rows]
+        ids = np.concatenate([self._base.ids[base], self._ids[: self._rows][live]])
+        return ids, np.concatenate([self._base.codes[base], self._codes[: self._rows][live]])
 
     # --- updates ---------------------------------------------------------------------
 
@@ -129,6 +148,8 @@ class HammingIndex(SignalIndex):
             # stable, so the last of a run of equal ids is the latest one).
             keep = np.sort(order[np.append(~repeated, True)])
             id_arr, words = id_arr[keep], words[keep]
+        base_rows = self._base.rows_of(id_arr)
+        self._base.kill(base_rows[base_rows >= 0])  # a new value for a base entry lives in the delta
         old = self._map.lookup(id_arr)
         self._kill(old[old >= 0])
         count = id_arr.size
@@ -144,15 +165,18 @@ class HammingIndex(SignalIndex):
     def remove(self, ids: Sequence[int] | npt.NDArray[np.integer]) -> int:
         """Delete entries by id; unknown ids are ignored. Returns how many were removed."""
         id_arr = np.unique(as_id_array(ids))
+        base_rows = self._base.rows_of(id_arr)
+        in_base = base_rows >= 0
+        self._base.kill(base_rows[in_base])
         rows = self._map.lookup(id_arr)
         found = rows >= 0
         self._map.discard(id_arr[found])
         self._kill(rows[found])
         self._maybe_compact()
-        return int(found.sum())
+        return int(in_base.sum() + found.sum())
 
     def compact(self) -> None:
-        """Drop dead rows now (also done automatically past 25% dead)."""
+        """Drop dead delta rows now (also done past 25% dead); the base is only compacted by save()."""
         live = np.flatnonzero(self._alive[: self._rows])
         self._codes = np.ascontiguousarray(self._codes[live])
         self._ids = np.ascontiguousarray(self._ids[live])
@@ -163,20 +187,20 @@ class HammingIndex(SignalIndex):
         self._mih = None  # row numbers changed
 
     def _kill(self, rows: IdArray) -> None:
-        """Mark rows dead (the alive array is always private and writable)."""
+        """Mark delta rows dead."""
         self._alive[rows] = False
         self._dead += int(rows.size)
 
     def _maybe_compact(self) -> None:
-        """Compact once more than a quarter of the rows are dead."""
+        """Compact the delta once more than a quarter of its rows are dead."""
         if self._dead and self._dead * 4 > self._rows:
             self.compact()
 
     def _reserve(self, extra: int) -> None:
-        """Make room for ``extra`` more rows; also copies a memory-mapped (read-only) index."""
+        """Make room for ``extra`` more delta rows."""
         need = self._rows + extra
         capacity = self._codes.shape[0]
-        if need <= capacity and self._codes.flags.writeable and self._ids.flags.writeable:
+        if need <= capacity:
             return
         new_capacity = max(need, capacity + capacity // 2, 1024)
         codes = np.zeros((new_capacity, self._words), dtype=np.uint64)
@@ -212,53 +236,40 @@ class HammingIndex(SignalIndex):
         """Every entry within ``radius`` of ``value``, sorted by distance then id (one thread)."""
         radius = check_radius(radius)
         query = read_only(self._pack([value]))
-        if len(self) == 0:
-            return []
-        codes = read_only(self._codes)
-        parts: list[Triple] = []
-        start = 0
-        mih = self._tables(radius, MIH_RATIO_SINGLE)
-        if mih is not None:
-            limit = _UNLIMITED if self._strategy == "mih" else mih.rows // MIH_RATIO_SINGLE
-            qidx, rows, dists, declined = kernels.mih_search(
-                codes, mih.offsets, mih.order, kernels.MASKS, kernels.MASK_ENDS, query, radius, limit
-            )
-            if not declined[0]:
-                parts.append((qidx, rows, dists))
-                start = mih.rows
-        if start < self._rows:
-            rows, dists = kernels.scan_one(codes, start, self._rows, query[0], radius)
-            parts.append((np.zeros(rows.size, dtype=np.int64), rows, dists))
-        return self._collect(parts, 1)[0]
+        found = []
+        for view in self._views(radius, MIH_RATIO_SINGLE):
+            parts = search_one(view.codes, view.rows, view.mih, query, radius, self._limit(view, MIH_RATIO_SINGLE))
+            found.append(resolve(parts, view))
+        return group(found, 1)[0]
 
     def search_many(self, values: Sequence[str], radius: int) -> list[list[IndexHit]]:
         """search() for each value, batched and spread over ``threads`` threads."""
         radius = check_radius(radius)
         queries = read_only(self._pack(values))
         nq = queries.shape[0]
-        if nq == 0 or len(self) == 0:
-            return [[] for _ in range(nq)]
-        codes = read_only(self._codes)
-        chunks = self._threads
-        found: list[Triple] = []
-        tasks: list[Callable[[], Triple]] = []
-        linear = np.arange(nq)
-        mih = self._tables(radius, MIH_RATIO_BATCH)
-        if mih is not None:
-            limit = _UNLIMITED if self._strategy == "mih" else mih.rows // MIH_RATIO_BATCH
-            parts = [part for part in np.array_split(np.arange(nq), chunks) if part.size]
-            results = self._run([mih_task(codes, mih, queries, part, radius, limit) for part in parts])
-            found += [(qidx, rows, dists) for qidx, rows, dists, _ in results]
-            declined = np.concatenate([r[3] for r in results])
-            linear = np.flatnonzero(declined)
-            accepted = np.flatnonzero(~declined)
-            if accepted.size and mih.rows < self._rows:
-                # Rows appended after the tables were built: scan them for MIH queries.
-                tasks += _scan_tasks(codes, queries, accepted, mih.rows, self._rows, radius, chunks)
-        if linear.size:
-            tasks += _scan_tasks(codes, queries, linear, 0, self._rows, radius, chunks)
-        found += self._run(tasks)
-        return self._collect(found, nq)
+        found = []
+        for view in self._views(radius, MIH_RATIO_BATCH) if nq else []:
+            limit = self._limit(view, MIH_RATIO_BATCH)
+            parts = search_batch(view.codes, view.rows, view.mih, queries, radius, limit, self._run, self._threads)
+            found.append(resolve(parts, view))
+        return group(found, nq)
+
+    def _views(self, radius: int, ratio: int) -> list[View]:
+        """The segments holding live entries, with the MIH tables this radius should use."""
+        views = []
+        base = self._base
+        if len(base):
+            mih = base.tables(self._bits, self._run) if self._wants_mih(base.rows, radius, ratio) else None
+            views.append(View(base.codes, base.rows, mih, base.live, base.ids))
+        if self._rows > self._dead:
+            alive = self._alive
+            mih = self._tables(radius, ratio)
+            views.append(View(read_only(self._codes), self._rows, mih, lambda rows: alive[rows], self._ids))
+        return views
+
+    def _limit(self, view: View, ratio: int) -> int:
+        """Most candidates a query may verify through MIH before it falls back to a scan."""
+        return _UNLIMITED if self._strategy == "mih" or view.mih is None else view.mih.rows // ratio
 
     def _run(self, tasks: Sequence[Callable[[], Any]]) -> list[Any]:
         """Run tasks on a thread pool (the kernels release the GIL); inline when only one."""
@@ -267,94 +278,116 @@ class HammingIndex(SignalIndex):
         with ThreadPoolExecutor(max_workers=min(self._threads, len(tasks))) as pool:
             return list(pool.map(lambda task: task(), tasks))
 
-    def _collect(self, parts: Sequence[Triple], nq: int) -> list[list[IndexHit]]:
-        """Kernel output -> per-query hit lists: drop dead rows, map to ids, sort."""
-        if not parts:
-            return [[] for _ in range(nq)]
-        qidx = np.concatenate([p[0] for p in parts])
-        rows = np.concatenate([p[1] for p in parts])
-        dists = np.concatenate([p[2] for p in parts])
-        live = self._alive[rows]
-        qidx, rows, dists = qidx[live], rows[live], dists[live]
-        ids = self._ids[rows]
-        order = np.lexsort((ids, dists, qidx))
-        qidx, ids, dists = qidx[order], ids[order].tolist(), dists[order].tolist()
-        bounds = np.searchsorted(qidx, np.arange(nq + 1)).tolist()
-        return [[IndexHit(ids[i], dists[i]) for i in range(bounds[q], bounds[q + 1])] for q in range(nq)]
-
     def prepare(self) -> None:
-        """Build the MIH tables now (if the strategy uses them) rather than on the first search."""
+        """Build any MIH tables not read from disk now (if the strategy uses them) rather than on the first search."""
+        if self._wants_mih(self._base.rows, None, 1):
+            self._base.tables(self._bits, self._run)
         self._tables()
 
-    def _tables(self, radius: int | None = None, ratio: int = 1) -> MihTables | None:
-        """Current MIH tables, (re)built if the strategy wants them and they are stale.
+    def _wants_mih(self, rows: int, radius: int | None, ratio: int) -> bool:
+        """Whether searches of ``rows`` rows at ``radius`` should use MIH tables.
 
-        With a radius, 'auto' also returns None when even uniformly spread codes would
-        give more than ``4 * rows / ratio`` candidates: the probes alone would cost more
-        than they save, so the caller scans linearly without trying.
+        With a radius, 'auto' also says no when even uniformly spread codes would give
+        more than ``4 * rows / ratio`` candidates: the probes alone would cost more than
+        they save, so the caller scans linearly without trying.
         """
-        if self._strategy == "linear" or (self._strategy == "auto" and self._rows < MIH_MIN_ROWS):
-            return None
+        if self._strategy == "linear" or rows == 0 or (self._strategy == "auto" and rows < MIH_MIN_ROWS):
+            return False
         if self._strategy == "auto" and radius is not None:
-            expected = probe_count(radius, self._bits // kernels.SUB_BITS) * self._rows / kernels.N_BUCKETS
-            if expected > 4 * self._rows / ratio:
-                return None
+            expected = probe_count(radius, self._bits // kernels.SUB_BITS) * rows / kernels.N_BUCKETS
+            return expected <= 4 * rows / ratio
+        return True
+
+    def _tables(self, radius: int | None = None, ratio: int = 1) -> MihTables | None:
+        """Current delta MIH tables, (re)built if the strategy wants them and they are stale."""
+        if not self._wants_mih(self._rows, radius, ratio):
+            return None
         mih = self._mih
         if mih is not None and self._rows - mih.rows <= max(MIH_TAIL_MIN, mih.rows // 8):
             return mih
         with self._mih_lock:
             if self._mih is None or self._mih.rows != self._rows:
-                self._mih = self._build_tables()
+                self._mih = build_tables(read_only(self._codes), self._rows, self._bits, self._run)
             return self._mih
-
-    def _build_tables(self) -> MihTables:
-        """Counting-sort every row by each 16-bit substring, one table per thread task."""
-        return build_tables(read_only(self._codes), self._rows, self._bits, self._run)
 
     # --- persistence -----------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        """Write the live entries to directory ``path``: codes-*.npy, ids-*.npy and meta.json naming them."""
-        ids, codes = self.codes()
-        storage.write_index(
-            path, self.kind, FORMAT_VERSION, {"bits": self._bits, "count": int(ids.size)}, {"codes": codes, "ids": ids}
+        """Write the live entries, sorted by id, and MIH tables to directory ``path``; then serve from them.
+
+        This is the one place the memory-mapped base and the private delta are merged: the
+        files are filled in place through writable mappings (so even a 10M-entry save holds
+        only its id permutation in private memory), and the index then maps them read-only
+        and empties its delta, like a fresh load() but without re-reading anything.
+        """
+        base_rows = self._base.live_rows()
+        delta_rows = np.flatnonzero(self._alive[: self._rows])
+        ids = np.concatenate([self._base.ids[base_rows], self._ids[delta_rows]])
+        order = np.argsort(ids, kind="stable")
+        count, split = int(ids.size), int(base_rows.size)
+        base_codes, delta_codes = self._base.codes, self._codes
+
+        def fill_codes(out: npt.NDArray[Any], _: Mapping[str, npt.NDArray[Any]]) -> None:
+            for lo in range(0, count, _SAVE_CHUNK):
+                src = order[lo : lo + _SAVE_CHUNK]
+                in_base = src < split
+                block = np.empty((src.size, self._words), dtype=np.uint64)
+                block[in_base] = base_codes[base_rows[src[in_base]]]
+                block[~in_base] = delta_codes[delta_rows[src[~in_base] - split]]
+                out[lo : lo + src.size] = block
+
+        arrays: dict[str, npt.NDArray[Any] | storage.Fill] = {
+            "codes": storage.Fill(np.dtype(np.uint64), (count, self._words), fill_codes),
+            "ids": ids[order],
+        }
+        with_mih = count >= MIH_MIN_ROWS
+        if with_mih:
+            arrays.update(table_fills(count, self._bits, self._run))
+        written = storage.write_index(
+            path, self.kind, FORMAT_VERSION, {"bits": self._bits, "count": count, "mih": with_mih}, arrays
         )
+        mih = MihTables(count, written["mihoffsets"], written["mihorder"]) if with_mih else None
+        self._base = BaseSegment(written["codes"], written["ids"], mih)
+        self._reset_delta()
 
     @classmethod
     def load(cls, path: Path, *, strategy: Strategy = "auto", threads: int | None = None, verify: bool = True) -> Self:
-        """Open an index saved by save(): codes are memory-mapped, copied on first write."""
+        """Open an index saved by save(): every array memory-mapped read-only, nothing built.
+
+        Dtypes, shapes, file lengths, id order and MIH bucket offsets are always checked;
+        ``verify`` also checks every CRC-32 (on ``threads`` threads). Without it, damaged
+        files are trusted, and a damaged MIH table can crash the process.
+        """
         path = Path(path)
         meta = storage.read_meta(path, cls.kind, frozenset({FORMAT_VERSION}))
         bits = storage.meta_int(meta, "bits", path)
         count = storage.meta_int(meta, "count", path)
         if bits == 0 or bits % 64:
             raise IndexFormatError(f"{path}: bad bit width {bits}")
-        codes = storage.read_array(path, meta, "codes", np.dtype(np.uint64), (count, bits // 64), verify)
-        ids = storage.read_array(path, meta, "ids", np.dtype(np.int64), (count,), verify)
         index = cls(bits, strategy=strategy, threads=threads)
-        try:
-            index._map = IdRowMap.from_rows(ids)
-        except DuplicateIdError:
-            raise IndexFormatError(f"{path}: duplicate entry ids (damaged index)") from None
-        index._codes, index._ids = codes, ids
-        index._alive = np.ones(count, dtype=np.bool_)
-        index._rows = count
+        arrays = {
+            "codes": storage.read_array(path, meta, "codes", np.dtype(np.uint64), (count, bits // 64), False),
+            "ids": storage.read_array(path, meta, "ids", np.dtype(np.int64), (count,), False),
+        }
+        if meta.get("mih") is True:
+            offsets_shape, order_shape = table_shapes(count, bits)
+            arrays["mihoffsets"] = storage.read_array(
+                path, meta, "mihoffsets", np.dtype(np.int64), offsets_shape, False
+            )
+            arrays["mihorder"] = storage.read_array(path, meta, "mihorder", np.dtype(np.int32), order_shape, False)
+        if verify:
+            storage.verify_arrays(path, meta, arrays, index._threads)
+        if not strictly_increasing(arrays["ids"]):
+            raise IndexFormatError(f"{path}: entry ids not sorted or duplicate entry ids (damaged index)")
+        mih = None
+        if "mihorder" in arrays:
+            offsets = arrays["mihoffsets"]
+            if (
+                np.any(offsets[:, 0] != 0)
+                or np.any(offsets[:, -1] != count)
+                or np.any(offsets[:, 1:] < offsets[:, :-1])
+            ):
+                raise IndexFormatError(f"{path}: bad MIH bucket offsets (damaged index)")
+            mih = MihTables(count, offsets, arrays["mihorder"])
+        index._base = BaseSegment(arrays["codes"], arrays["ids"], mih)
         return index
-
-
-def _scan_tasks(
-    codes: Words, queries: Words, which: IdArray, start: int, stop: int, radius: int, chunks: int
-) -> list[Callable[[], Triple]]:
-    """Thread tasks scanning rows [start, stop) for queries[which], split by rows."""
-    sub = read_only(np.ascontiguousarray(queries[which]))
-    # Split rows, not queries, so even a batch of one query uses every thread.
-    bounds = np.linspace(start, stop, min(chunks, max(1, (stop - start) // 4096)) + 1).astype(np.int64).tolist()
-
-    def task(lo: int, hi: int) -> Callable[[], Triple]:
-        def run() -> Triple:
-            qidx, rows, dists = kernels.scan_many(codes, lo, hi, sub, radius)
-            return which[qidx], rows, dists
-
-        return run
-
-    return [task(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]

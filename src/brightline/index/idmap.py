@@ -50,6 +50,26 @@ class IdRowMap:
         out._rows = order.astype(np.int64)
         return out
 
+    @classmethod
+    def from_sorted(cls, keys: Int64Array, values: Int64Array) -> IdRowMap:
+        """Map ``keys[i] -> values[i]`` for strictly increasing keys, without copying the arrays.
+
+        Memory-mapped arrays stay shared between processes: pass them opened copy-on-write
+        (``mmap_mode="c"``) so that a discard only privatises the pages it touches.
+        """
+        if keys.shape != values.shape or keys.ndim != 1:
+            raise ValueError("keys and values must be 1-D arrays of the same length")
+        out = cls()
+        out._keys = keys
+        out._rows = values
+        return out
+
+    def arrays(self) -> tuple[Int64Array, Int64Array]:
+        """Every live (key, value) pair as two arrays sorted by key."""
+        self._merge(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        live = self._rows >= 0
+        return self._keys[live], self._rows[live]
+
     def lookup(self, ids: Int64Array) -> Int64Array:
         """Row of each id, -1 where absent."""
         rows = np.full(ids.shape[0], -1, dtype=np.int64)

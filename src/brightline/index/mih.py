@@ -7,7 +7,7 @@ number counting-sorted by that substring, with bucket start offsets.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from brightline.errors import ValidationError
-from brightline.index import kernels
+from brightline.index import kernels, storage
 
 Words = npt.NDArray[np.uint64]
 IdArray = npt.NDArray[np.int64]
@@ -38,13 +38,30 @@ def read_only(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return view
 
 
-def build_tables(codes: Words, rows: int, bits: int, run: Runner) -> MihTables:
-    """Tables over codes[:rows], one counting sort per substring, run through ``run`` (a thread pool)."""
+def table_shapes(rows: int, bits: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Shapes of (offsets, order) for tables over ``rows`` codes of ``bits`` bits."""
+    tables = bits // kernels.SUB_BITS
+    return (tables, kernels.N_BUCKETS + 1), (tables, rows)
+
+
+def build_tables(
+    codes: Words,
+    rows: int,
+    bits: int,
+    run: Runner,
+    offsets: npt.NDArray[np.int64] | None = None,
+    order: npt.NDArray[np.int32] | None = None,
+) -> MihTables:
+    """Tables over codes[:rows], one counting sort per substring, run through ``run`` (a thread pool).
+
+    ``offsets`` and ``order`` may be given (e.g. memory-mapped files to fill); else they are allocated.
+    """
     if rows >= np.iinfo(np.int32).max:
         raise ValidationError("MIH tables hold at most 2**31 - 1 rows; use strategy='linear'")
-    tables = bits // kernels.SUB_BITS
-    offsets = np.empty((tables, kernels.N_BUCKETS + 1), dtype=np.int64)
-    order = np.empty((tables, rows), dtype=np.int32)
+    offsets_shape, order_shape = table_shapes(rows, bits)
+    tables = offsets_shape[0]
+    offsets = np.empty(offsets_shape, dtype=np.int64) if offsets is None else offsets
+    order = np.empty(order_shape, dtype=np.int32) if order is None else order
 
     def build(k: int) -> None:
         kernels.mih_build_table(codes, rows, k, offsets[k], order[k])
@@ -73,3 +90,20 @@ def mih_task(
         return part[qidx], rows, dists, declined
 
     return run
+
+
+def table_fills(count: int, bits: int, run: Runner) -> dict[str, storage.Fill]:
+    """storage.Fill entries writing MIH tables over ``count`` rows of the "codes" array written before them."""
+    offsets_shape, order_shape = table_shapes(count, bits)
+    offsets = np.empty(offsets_shape, dtype=np.int64)  # small: 65537 per table
+
+    def fill_order(out: npt.NDArray[Any], written: Mapping[str, npt.NDArray[Any]]) -> None:
+        build_tables(read_only(written["codes"]), count, bits, run, offsets, out)
+
+    def fill_offsets(out: npt.NDArray[Any], _: Mapping[str, npt.NDArray[Any]]) -> None:
+        out[:] = offsets
+
+    return {
+        "mihorder": storage.Fill(np.dtype(np.int32), order_shape, fill_order),
+        "mihoffsets": storage.Fill(np.dtype(np.int64), offsets_shape, fill_offsets),
+    }
