@@ -453,3 +453,21 @@ def test_concurrent_writers_get_distinct_revisions(service: BankService) -> None
     stamps = [e.revision for i in range(4) for e in service.list_entries(f"bank{i}")]
     assert sorted(stamps) == list(range(start + 1, start + 21))
     assert len(service.changes_since(start).upserts) == 20
+
+
+def test_long_values_are_unique_through_a_digest_key(database_url: str) -> None:
+    """A whole video's vPDQ value is far longer than PostgreSQL lets an index row be."""
+    from brightline.banks import BankService, EntryInput
+    from brightline.store import Database
+
+    db = Database(database_url)
+    db.upgrade()
+    service = BankService(db)
+    service.create_bank("videos")
+    frames = ";".join(f"{n},100,{n:064x},{n:.3f}" for n in range(600))  # ~50 kB, 10 min at 1 s
+    first = service.add_entries("videos", [EntryInput("vpdq", frames)])
+    again = service.add_entries("videos", [EntryInput("vpdq", frames)])
+    assert (first.added, again.added, again.unchanged) == (1, 0, 1)
+    (found,) = service.find_entries_by_value("vpdq", frames)
+    assert found.value == frames
+    db.dispose()

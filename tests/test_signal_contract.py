@@ -14,6 +14,9 @@ ALL_TYPES = default_registry().all()
 
 
 def _random_value(signal_type: type[SignalType], rng: random.Random) -> str:
+    if signal_type.match_kind is MatchKind.FRAMES:
+        # A vpdq value: a few frame features joined by ";", timestamps with three decimals.
+        return ";".join(f"{n},{rng.randint(50, 100)},{rng.getrandbits(256):064x},{n / 30:.3f}" for n in range(3))
     bits = getattr(signal_type, "bits", 256)
     return f"{rng.getrandbits(bits):0{bits // 4}x}"
 

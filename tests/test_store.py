@@ -145,10 +145,10 @@ def test_bank_delete_cascades_to_entries_in_the_database(db: Database) -> None:
         )
         conn.execute(
             sa.text(
-                "INSERT INTO bank_entries (bank_id, signal_type, value, added_at, updated_at) "
-                "VALUES (1, 'md5', :v, :t, :t)"
+                "INSERT INTO bank_entries (bank_id, signal_type, value, value_key, added_at, updated_at) "
+                "VALUES (1, 'md5', :v, :k, :t, :t)"
             ),
-            {"v": "0" * 32, "t": "2024-01-01 00:00:00"},
+            {"v": "0" * 32, "k": "0" * 32, "t": "2024-01-01 00:00:00"},
         )
         conn.execute(sa.text("DELETE FROM banks WHERE id = 1"))
         assert conn.execute(sa.text("SELECT count(*) FROM bank_entries")).scalar() == 0

@@ -45,6 +45,17 @@ class Settings(BaseSettings):
     pdq_threshold: int = Field(
         default=31, ge=0, le=128, description="Default PDQ match distance for banks that set none."
     )
+    video_query_percent: float = Field(
+        default=80.0, ge=0, le=100, description="Video match: least percent of the query's frames matched."
+    )
+    video_candidate_percent: float = Field(
+        default=0.0, ge=0, le=100, description="Video match: least percent of the candidate's frames matched."
+    )
+    video_seconds_per_hash: float = Field(
+        default=1.0, ge=0, description="vPDQ: hash one frame per this many seconds; 0 = every frame."
+    )
+    video_max_seconds: float = Field(default=0.0, ge=0, description="Video budget: seconds decoded; 0 = no limit.")
+    video_max_frames: int = Field(default=0, ge=0, description="Video budget: frames decoded; 0 = no limit.")
     match_dihedral: bool = Field(default=False, description="Also match the 7 rotated/flipped PDQ variants.")
     fast_decode_min_side: int = Field(
         default=1024,

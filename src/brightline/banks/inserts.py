@@ -22,15 +22,15 @@ from sqlalchemy.engine import Connection, Dialect
 
 from brightline.banks.types import EntryInput
 from brightline.errors import StoreError
-from brightline.store.models import UTCDateTime, entries_table, utcnow
+from brightline.store.models import UTCDateTime, entries_table, utcnow, value_key
 
 BATCH_SIZE = 50_000
 # Batches at least this big are written in unique-key order rather than input order.
 SORT_MIN = 10_000
 # Columns that vary per row, in the order rows are built.
-_ROW_COLUMNS = ("signal_type", "value", "source", "category", "domain", "note", "enabled")
-_CONFLICT_COLUMNS = ["signal_type", "value", "bank_id"]
-_conflict_key = operator.itemgetter(0, 1)
+_ROW_COLUMNS = ("signal_type", "value", "source", "category", "domain", "note", "enabled", "value_key")
+_CONFLICT_COLUMNS = ["signal_type", "value_key", "bank_id"]
+_conflict_key = operator.itemgetter(0, 7)  # (signal_type, value_key): the unique index order
 
 
 def _literal(value: int | datetime, type_: sa.types.TypeEngine[Any], dialect: Dialect) -> sa.ColumnElement[Any]:
@@ -108,6 +108,7 @@ class EntryInserter:
                 entry.domain or self._bank_domain,
                 entry.note,
                 entry.enabled,
+                value_key(entry.value),
             )
         )
         if len(self._batch) >= self._batch_size:
@@ -126,7 +127,9 @@ class EntryInserter:
         if self._conn.dialect.name == "sqlite":
             positions = self._positions
             params = (
-                batch if positions == list(range(len(_ROW_COLUMNS))) else [[r[i] for i in positions] for r in batch]
+                batch
+                if positions == list(range(len(_ROW_COLUMNS)))
+                else [tuple(r[i] for i in positions) for r in batch]
             )
             self._conn.exec_driver_sql(self._sql, params)
         else:

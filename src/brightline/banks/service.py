@@ -23,7 +23,7 @@ from brightline.banks.validation import (
 from brightline.errors import BankExistsError, BankNotFoundError, EntryNotFoundError, ValidationError
 from brightline.signals.registry import get_signal_type
 from brightline.store.db import Database
-from brightline.store.models import banks_table, entries_table, tombstones_table, utcnow
+from brightline.store.models import banks_table, entries_table, tombstones_table, utcnow, value_key
 
 # Ids per IN (...) list: well under SQLite's 32766 and PostgreSQL's 65535 parameter limits.
 _ID_CHUNK = 5_000
@@ -352,7 +352,7 @@ class BankService:
             stmt = (
                 sa.select(*_ENTRY_COLUMNS)
                 .join_from(entries_table, banks_table)
-                .where(_E.signal_type == kind.name, _E.value == canonical)
+                .where(_E.signal_type == kind.name, _E.value_key == value_key(canonical))
                 .order_by(_E.id)
             )
             return [_entry_info(row) for row in session.connection().execute(stmt)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
@@ -27,7 +28,7 @@ from brightline.cli.demo import demo_command
 from brightline.cli.keys import keys_app
 from brightline.cli.serve import serve_command
 from brightline.errors import BrightlineError
-from brightline.matching import ScanResult
+from brightline.matching import Match, ScanResult
 from brightline.settings import Settings
 from brightline.signals.hashing import MediaHashes, hash_file
 from brightline.signals.registry import default_registry
@@ -71,7 +72,29 @@ def _progress(cli: CliContext, label: str) -> Progress:
     )
 
 
+def _video_fields(hashes: MediaHashes) -> dict[str, object]:
+    """A video's JSON fields: video_md5 (the file's MD5), the vPDQ features, duration and frames decoded."""
+    video = hashes.video
+    if video is None:
+        return {}
+    fields: dict[str, object] = {
+        "video_md5": hashes.md5,
+        "vpdq": [
+            {"frame": f.frame_number, "quality": f.quality, "pdq": f.pdq, "timestamp": round(f.timestamp, 3)}
+            for f in video.features
+        ],
+        "duration": video.duration,
+        "frame_count": video.frame_count,
+    }
+    if video.truncated:
+        fields["truncated"] = True
+    return fields
+
+
 def _hash_record(path: Path, hashes: MediaHashes, dihedral: bool) -> dict[str, object]:
+    if hashes.is_video:
+        # Videos have no single PDQ/quality: those keys are left out, vpdq carries the frames.
+        return {"file": str(path), **_video_fields(hashes), "md5": hashes.md5, "sha256": hashes.sha256}
     record: dict[str, object] = {
         "file": str(path),
         "pdq": hashes.pdq,
@@ -91,10 +114,21 @@ def hash_command(
     exact: Annotated[bool, typer.Option("--exact", help="Decode at full size (slower, reference-exact).")] = False,
     dihedral: Annotated[bool, typer.Option("--dihedral", help="Also output the 8 rotated/flipped PDQ hashes.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    frame_interval: Annotated[
+        float | None,
+        typer.Option("--frame-interval", min=0, help="Videos: seconds between hashed frames; 0 = every frame."),
+    ] = None,
+    frame_size: Annotated[
+        int | None, typer.Option("--frame-size", min=1, help="Videos: resize frames to N x N before hashing.")
+    ] = None,
 ) -> None:
-    """Hash media files: PDQ with quality, MD5 and SHA-256. Exit 1 if any file failed."""
+    """Hash media files: PDQ with quality (vPDQ for videos), MD5 and SHA-256. Exit 1 if any file failed."""
     cli = get_context(ctx)
     options = cli.hash_options(exact, dihedral)
+    if frame_interval is not None:
+        options = dataclasses.replace(options, seconds_per_hash=frame_interval)
+    if frame_size is not None:
+        options = dataclasses.replace(options, frame_size=frame_size)
     files = list(expand_paths(paths))
     failed = 0
     table = Table("file", "pdq", "quality", "md5")
@@ -111,7 +145,10 @@ def hash_command(
         if as_json:
             typer.echo(json.dumps(_hash_record(path, hashes, dihedral)))
         else:
-            table.add_row(str(path), hashes.pdq, str(hashes.quality), hashes.md5)
+            if hashes.video is not None:
+                table.add_row(str(path), f"vpdq: {len(hashes.video.features)} frames", "-", hashes.md5)
+            else:
+                table.add_row(str(path), hashes.pdq, str(hashes.quality), hashes.md5)
     if not as_json and table.row_count:
         cli.out.print(table)
     raise typer.Exit(EXIT_MATCH if failed else EXIT_OK)
@@ -119,7 +156,10 @@ def hash_command(
 
 def _scan_record(result: ScanResult) -> dict[str, object]:
     record: dict[str, object] = {"file": result.file, "matches": [m.as_dict() for m in result.matches]}
-    if result.hashes is not None:
+    if result.hashes is not None and result.hashes.is_video:
+        record.update(_video_fields(result.hashes))
+        record["md5"] = result.hashes.md5
+    elif result.hashes is not None:
         record["pdq"] = result.hashes.pdq
         record["quality"] = result.hashes.quality
         record["md5"] = result.hashes.md5
@@ -168,11 +208,24 @@ def scan_command(
     raise typer.Exit(EXIT_MATCH if any(r.matched for r in results) else EXIT_OK)
 
 
+def _video_cell(match: Match) -> str:
+    """Percents and matched time ranges of a video match, e.g. "q 100% c 95% 0.0-18.0s"."""
+    parts = []
+    if match.query_percent is not None:
+        parts.append(f"q {match.query_percent:g}%")
+    if match.candidate_percent is not None:
+        parts.append(f"c {match.candidate_percent:g}%")
+    parts.extend(f"{a:g}-{b:g}s" for a, b in match.time_ranges or ())
+    return " ".join(parts)
+
+
 def _print_scan_table(cli: CliContext, results: list[ScanResult]) -> None:
-    table = Table("file", "bank", "entry", "signal", "distance", "variant", title="matches")
+    table = Table("file", "bank", "entry", "signal", "distance", "variant", "video", title="matches")
     for result in results:
         for m in result.matches:
-            table.add_row(result.file, m.bank, str(m.entry_id), m.signal_type, str(m.distance), m.variant)
+            table.add_row(
+                result.file, m.bank, str(m.entry_id), m.signal_type, str(m.distance), m.variant, _video_cell(m)
+            )
     if table.row_count:
         cli.out.print(table)
     for result in results:

@@ -163,7 +163,9 @@ def bank_add(
     category: Annotated[str, typer.Option(help="Category, e.g. A1, A2, B1, B2 or free text.")] = "",
     source: Annotated[str, typer.Option(help="Provenance recorded on the entries.")] = "local",
     note: Annotated[str | None, typer.Option(help="Note on every entry (default: the file name).")] = None,
-    signals: Annotated[str, typer.Option(help="Comma-separated signal types to add.")] = "pdq,md5,sha256",
+    signals: Annotated[
+        str, typer.Option(help="Comma-separated signal types to add (pdq means vpdq for videos).")
+    ] = "pdq,md5,sha256",
     allow_low_quality: Annotated[bool, typer.Option(help="Add PDQ hashes below the quality floor.")] = False,
 ) -> None:
     """Hash media files into a bank. The media themselves are not kept. Exit 1 if a file failed."""
@@ -180,7 +182,15 @@ def bank_add(
             cli.err.print(f"[red]{path}[/red]: {exc}", highlight=False)
             continue
         values = hashes.signals()
-        for signal in wanted:
+        if hashes.is_video:
+            # A video has no still PDQ: asking for pdq means its vPDQ frames.
+            wanted_here = list(dict.fromkeys("vpdq" if s == "pdq" else s for s in wanted))
+            if "vpdq" in wanted_here and "vpdq" not in values:
+                cli.err.print(f"{path}: no frame could be hashed; vpdq not added")
+                wanted_here.remove("vpdq")
+        else:
+            wanted_here = wanted
+        for signal in wanted_here:
             if signal == "pdq" and hashes.quality < cli.settings.min_quality and not allow_low_quality:
                 cli.err.print(f"{path}: PDQ quality {hashes.quality} is below {cli.settings.min_quality}; not added")
                 continue

@@ -67,6 +67,8 @@ class CliContext:
                 min_quality=self.settings.min_quality,
                 dihedral=self.settings.match_dihedral if dihedral is None else dihedral,
                 thresholds={"pdq": self.settings.pdq_threshold},
+                video_query_percent=self.settings.video_query_percent,
+                video_candidate_percent=self.settings.video_candidate_percent,
             )
             self._matcher = Matcher(self.banks, index_dir=self.settings.index_dir, options=options)
             self._matcher.refresh()
@@ -80,6 +82,9 @@ class CliContext:
             max_pixels=self.settings.max_image_pixels,
             max_bytes=self.settings.max_file_bytes,
             fast_min_side=self.settings.fast_decode_min_side,
+            seconds_per_hash=self.settings.video_seconds_per_hash,
+            max_video_seconds=self.settings.video_max_seconds or None,
+            max_video_frames=self.settings.video_max_frames or None,
         )
 
     def close(self) -> None:

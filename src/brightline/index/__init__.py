@@ -12,12 +12,14 @@ from pathlib import Path
 from brightline.errors import IndexFormatError, SearchIndexError
 from brightline.index.base import IndexHit, SignalIndex, index_for
 from brightline.index.exact import ExactIndex
+from brightline.index.frames import FrameIndex
 from brightline.index.hamming import HammingIndex
 from brightline.index.storage import META_NAME
 
-_KINDS: dict[str, type[HammingIndex] | type[ExactIndex]] = {
+_KINDS: dict[str, type[HammingIndex] | type[ExactIndex] | type[FrameIndex]] = {
     HammingIndex.kind: HammingIndex,
     ExactIndex.kind: ExactIndex,
+    FrameIndex.kind: FrameIndex,
 }
 
 
@@ -36,4 +38,4 @@ def load_index(path: Path) -> SignalIndex:
     return cls.load(path)
 
 
-__all__ = ["ExactIndex", "HammingIndex", "IndexHit", "SignalIndex", "index_for", "load_index"]
+__all__ = ["ExactIndex", "FrameIndex", "HammingIndex", "IndexHit", "SignalIndex", "index_for", "load_index"]

@@ -99,9 +99,10 @@ def as_id_array(ids: Sequence[int] | npt.NDArray[np.integer]) -> IdArray:
 
 
 def index_for(signal_type: type[SignalType]) -> SignalIndex:
-    """An empty index suited to ``signal_type`` (Hamming or exact)."""
+    """An empty index suited to ``signal_type`` (Hamming, exact or frames)."""
     # Imported here because both implementations import this module.
     from brightline.index.exact import ExactIndex
+    from brightline.index.frames import FrameIndex
     from brightline.index.hamming import HammingIndex
 
     if signal_type.match_kind is MatchKind.HAMMING:
@@ -111,4 +112,6 @@ def index_for(signal_type: type[SignalType]) -> SignalIndex:
         return HammingIndex(bits=bits)
     if signal_type.match_kind is MatchKind.EXACT:
         return ExactIndex()
+    if signal_type.match_kind is MatchKind.FRAMES:
+        return FrameIndex()
     raise SearchIndexError(f"no index for match kind {signal_type.match_kind!r}")

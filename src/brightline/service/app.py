@@ -41,6 +41,8 @@ def build_state(settings: Settings) -> ServiceState:
         min_quality=settings.min_quality,
         dihedral=settings.match_dihedral,
         thresholds={"pdq": settings.pdq_threshold},
+        video_query_percent=settings.video_query_percent,
+        video_candidate_percent=settings.video_candidate_percent,
     )
     matcher = Matcher(banks, index_dir=settings.index_dir, options=options)
     return ServiceState(

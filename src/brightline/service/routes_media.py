@@ -7,12 +7,14 @@ matching are CPU-bound and would otherwise stall the event loop.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
 
 from brightline.auth import ApiKeyInfo
 from brightline.errors import PayloadTooLargeError, ScanRecordNotFoundError, SignalError, ValidationError
+from brightline.matching import Match
 from brightline.records import ScanMetadata, ScanRecord
 from brightline.service.deps import JsonBody, MultipartBody, require_scope
 from brightline.service.schemas import (
@@ -22,6 +24,7 @@ from brightline.service.schemas import (
     MatchResponse,
     ScanResponse,
     SignalResult,
+    VpdqFeatureOut,
     public_match,
 )
 from brightline.service.state import ServiceState, get_state
@@ -30,10 +33,13 @@ from brightline.signals.registry import get_signal_type
 
 router = APIRouter(prefix="/v1", tags=["media"])
 State = Annotated[ServiceState, Depends(get_state)]
-ImageFile = Annotated[UploadFile, File(description="The image (JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC, AVIF).")]
+ImageFile = Annotated[
+    UploadFile,
+    File(description="The image (JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC, AVIF) or video (MP4, MOV, WebM, MKV, AVI...)."),
+]
 
 
-@router.post("/hash", summary="Hash an image (scope: hash)")
+@router.post("/hash", summary="Hash an image or video (scope: hash)")
 def hash_media(
     _key: Annotated[ApiKeyInfo, Depends(require_scope("hash"))],
     _body: Annotated[None, MultipartBody],
@@ -42,8 +48,27 @@ def hash_media(
     exact: Annotated[bool, Query(description="Decode at full size (slower, reference-exact).")] = False,
     dihedral: Annotated[bool, Query(description="Also return the 8 rotated/flipped PDQ hashes.")] = False,
 ) -> HashOut:
-    """The image's signals: PDQ with its quality, MD5 and SHA-256 of the bytes."""
+    """The signals: PDQ with its quality (vPDQ frames for a video), MD5 and SHA-256 of the bytes."""
     hashes = hash_upload(state, file, exact=exact, dihedral=dihedral)
+    if hashes.video is not None:
+        floor = state.settings.min_quality
+        return HashOut(
+            pdq=None,
+            quality=None,
+            md5=hashes.md5,
+            sha256=hashes.sha256,
+            low_quality=not any(f.quality >= floor for f in hashes.video.features),
+            width=hashes.width,
+            height=hashes.height,
+            format=hashes.format,
+            video_md5=hashes.md5,
+            vpdq=[
+                VpdqFeatureOut(frame=f.frame_number, quality=f.quality, pdq=f.pdq, timestamp=round(f.timestamp, 3))
+                for f in hashes.video.features
+            ],
+            duration=hashes.video.duration,
+            frame_count=hashes.video.frame_count,
+        )
     return HashOut(
         pdq=hashes.pdq,
         quality=hashes.quality,
@@ -99,8 +124,14 @@ def _context(raw: str | None) -> dict[str, object] | None:
     return parsed
 
 
-def _record_response(record: ScanRecord, *, replayed: bool = False, low_quality: bool = False) -> ScanResponse:
-    matches = [public_match(event.as_dict()) for event in record.matches]
+def _record_response(
+    record: ScanRecord, *, replayed: bool = False, low_quality: bool = False, live: Sequence[Match] = ()
+) -> ScanResponse:
+    # Recorded events keep no video details; a fresh scan adds them back from its live matches.
+    details = {(m.bank, m.entry_id, m.signal_type): m.as_dict() for m in live}
+    matches = [
+        public_match({**details.get((e.bank, e.entry_id, e.signal_type), {}), **e.as_dict()}) for e in record.matches
+    ]
     return ScanResponse(
         matched=bool(matches),
         scan_id=record.id,
@@ -110,7 +141,7 @@ def _record_response(record: ScanRecord, *, replayed: bool = False, low_quality:
     )
 
 
-@router.post("/scan", summary="Hash, match and record an image (scope: scan)")
+@router.post("/scan", summary="Hash, match and record an image or video (scope: scan)")
 def scan_media(
     key: Annotated[ApiKeyInfo, Depends(require_scope("scan"))],
     _body: Annotated[None, MultipartBody],
@@ -127,7 +158,7 @@ def scan_media(
         ),
     ] = None,
 ) -> ScanResponse:
-    """Hash the image and match it; a match is recorded (committed) before this returns.
+    """Hash the image or video and match it; a match is recorded (committed) before this returns.
 
     A scan that matches nothing stores nothing about the content, only aggregate counters.
     """
@@ -144,11 +175,12 @@ def scan_media(
         idempotency_key=idempotency_key or None,
         metadata=metadata,
         hashes=hashes,
-        content_type=f"image/{hashes.format.lower()}",  # what we decoded, not what the client claimed
+        # What we decoded, not what the client claimed.
+        content_type="video" if hashes.is_video else f"image/{hashes.format.lower()}",
         matches=matches,
     )
     state.metrics.count_matches(matches)
     if record is not None:
-        return _record_response(record, low_quality=low_quality)
+        return _record_response(record, low_quality=low_quality, live=matches)
     found: list[MatchOut] = [public_match(m.as_dict()) for m in matches]
     return ScanResponse(matched=bool(found), low_quality=low_quality, matches=found)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 # What a match may tell any caller: the bank and entry it hit, never the entry's contents.
 PUBLIC_MATCH_FIELDS = ("bank", "entry_id", "signal_type", "distance", "variant")
@@ -22,25 +22,57 @@ class MatchOut(BaseModel):
     signal_type: str
     distance: int
     variant: str
+    query_percent: float | None = Field(default=None, description="Video: percent of the query's frames matched.")
+    candidate_percent: float | None = Field(
+        default=None, description="Video: percent of the matched video entry's frames matched."
+    )
+    time_ranges: list[list[float]] | None = Field(
+        default=None, description="Video: matched query time ranges, [start, end] in seconds."
+    )
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_video_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Image matches keep their original five keys: the video ones appear only when set.
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None or k not in VIDEO_MATCH_FIELDS}
+
+
+# Present only on video matches; recorded match events do not keep them.
+VIDEO_MATCH_FIELDS = ("query_percent", "candidate_percent", "time_ranges")
 
 
 def public_match(fields: dict[str, Any]) -> MatchOut:
     """Only the public fields of a match (from Match.as_dict or a recorded match event)."""
-    return MatchOut(**{name: fields[name] for name in PUBLIC_MATCH_FIELDS})
+    public = {name: fields[name] for name in PUBLIC_MATCH_FIELDS}
+    public.update({name: fields[name] for name in VIDEO_MATCH_FIELDS if fields.get(name) is not None})
+    return MatchOut(**public)
+
+
+class VpdqFeatureOut(BaseModel):
+    """One hashed video frame."""
+
+    frame: int
+    quality: int
+    pdq: str
+    timestamp: float
 
 
 class HashOut(BaseModel):
-    """The signals of one image."""
+    """The signals of one image or video (a video has vpdq and video_md5 instead of pdq and quality)."""
 
-    pdq: str
-    quality: int
+    pdq: str | None
+    quality: int | None
     md5: str
     sha256: str
-    low_quality: bool = Field(description="PDQ quality is below the floor, so PDQ is not matched.")
+    low_quality: bool = Field(description="PDQ quality (every frame's, for a video) is below the floor.")
     width: int
     height: int
     format: str
     pdq_dihedral: list[str] | None = None
+    video_md5: str | None = None
+    vpdq: list[VpdqFeatureOut] | None = None
+    duration: float | None = None
+    frame_count: int | None = None
 
 
 class SignalIn(_Strict):

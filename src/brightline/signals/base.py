@@ -14,10 +14,11 @@ from brightline.signals.hexcodes import validate_hex
 
 
 class MatchKind(StrEnum):
-    """How a signal type is searched: by Hamming distance or by equality."""
+    """How a signal type is searched: by Hamming distance, by equality, or frame by frame (video)."""
 
     HAMMING = "hamming"
     EXACT = "exact"
+    FRAMES = "frames"
 
 
 class SignalType(ABC):

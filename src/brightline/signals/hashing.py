@@ -1,4 +1,4 @@
-"""Turn one media file into all of its signals: file digests plus the perceptual hash."""
+"""Turn one media file into all of its signals: file digests plus the perceptual hash (PDQ or vPDQ)."""
 
 from __future__ import annotations
 
@@ -6,24 +6,31 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from brightline.errors import MediaTooLargeError
 from brightline.signals.media import decode_image, read_media_bytes
 from brightline.signals.pdq import pdq_hash_pixels
+from brightline.signals.video import VideoHashes, is_video, vpdq_hash
+from brightline.signals.vpdq_signal import encode_features
 
 
 @dataclass(frozen=True)
 class HashOptions:
-    """How to hash: decode path, dihedral variants and the safety limits."""
+    """How to hash: decode path, dihedral variants, video sampling and the safety limits."""
 
     exact: bool = False
     dihedral: bool = False
     max_pixels: int = 100_000_000
     max_bytes: int = 512 * 1024 * 1024
     fast_min_side: int = 1024
+    seconds_per_hash: float = 1.0  # video: hash one frame per this many seconds; 0 = every frame
+    frame_size: int | None = None  # video: resize frames to N x N before hashing
+    max_video_seconds: float | None = None  # video budget: stop decoding after this much video
+    max_video_frames: int | None = None  # video budget: stop decoding after this many frames
 
 
 @dataclass(frozen=True)
 class MediaHashes:
-    """Every signal of one media file."""
+    """Every signal of one media file; for a video ``video`` is set and ``pdq`` is empty (no still hash)."""
 
     md5: str
     sha256: str
@@ -34,14 +41,52 @@ class MediaHashes:
     height: int = 0
     format: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    video: VideoHashes | None = None
+
+    @property
+    def is_video(self) -> bool:
+        """Whether these are a video's hashes (vPDQ features instead of one PDQ)."""
+        return self.video is not None
 
     def signals(self) -> dict[str, str]:
-        """Signal type name -> value, for matching."""
+        """Signal type name -> value, for matching (vpdq instead of pdq for a video with features)."""
+        if self.video is not None:
+            video = {"vpdq": encode_features(self.video.features)} if self.video.features else {}
+            return {"md5": self.md5, "sha256": self.sha256, **video, **self.extra}
         return {"pdq": self.pdq, "md5": self.md5, "sha256": self.sha256, **self.extra}
 
 
+def video_media_hashes(video: VideoHashes) -> MediaHashes:
+    """MediaHashes wrapping a video's hashes (the MD5/SHA-256 are over the whole file)."""
+    return MediaHashes(
+        md5=video.md5,
+        sha256=video.sha256,
+        pdq="",
+        quality=0,
+        width=video.width,
+        height=video.height,
+        format=video.format,
+        video=video,
+    )
+
+
+def _hash_video(source: bytes | Path, options: HashOptions) -> MediaHashes:
+    return video_media_hashes(
+        vpdq_hash(
+            source,
+            seconds_per_hash=options.seconds_per_hash,
+            frame_size=options.frame_size,
+            max_frames=options.max_video_frames,
+            max_seconds=options.max_video_seconds,
+            max_pixels=options.max_pixels,
+        )
+    )
+
+
 def hash_bytes(data: bytes, options: HashOptions = HashOptions()) -> MediaHashes:
-    """Hash media already in memory (digests over the bytes, PDQ over the decoded image)."""
+    """Hash media already in memory (digests over the bytes, PDQ over the image or vPDQ over the video)."""
+    if is_video(data):
+        return _hash_video(data, options)
     decoded = decode_image(
         data, exact=options.exact, max_pixels=options.max_pixels, fast_min_side=options.fast_min_side
     )
@@ -60,5 +105,10 @@ def hash_bytes(data: bytes, options: HashOptions = HashOptions()) -> MediaHashes
 
 def hash_file(path: Path, options: HashOptions = HashOptions()) -> MediaHashes:
     """Read and hash one file; raises a MediaError subclass naming what went wrong."""
-    data = read_media_bytes(path, max_bytes=options.max_bytes)
-    return hash_bytes(data, options)
+    if is_video(path):
+        size = path.stat().st_size
+        if size > options.max_bytes:
+            raise MediaTooLargeError(f"{path}: {size} bytes is over the {options.max_bytes}-byte limit")
+        # Streamed from disk, never read whole: decoding holds a few frames at a time.
+        return _hash_video(path, options)
+    return hash_bytes(read_media_bytes(path, max_bytes=options.max_bytes), options)

@@ -11,6 +11,7 @@ from brightline.hookspecs import PROJECT, BrightlineSpec, hookimpl
 from brightline.signals.base import SignalType
 from brightline.signals.cryptographic import Md5Signal, Sha256Signal
 from brightline.signals.pdq import PdqSignal
+from brightline.signals.vpdq_signal import VpdqSignal
 
 
 class BuiltinSignals:
@@ -18,8 +19,8 @@ class BuiltinSignals:
 
     @hookimpl
     def brightline_signal_types(self) -> list[type[SignalType]]:
-        """PDQ, MD5 and SHA-256."""
-        return [PdqSignal, Md5Signal, Sha256Signal]
+        """PDQ, MD5, SHA-256 and vPDQ."""
+        return [PdqSignal, Md5Signal, Sha256Signal, VpdqSignal]
 
 
 def make_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:

@@ -6,6 +6,7 @@ what the index sees bumps ``store_state.revision`` and stamps the rows it touche
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
@@ -16,6 +17,16 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 # Entry ids are 64-bit on PostgreSQL; SQLite needs plain INTEGER so the id aliases the rowid.
 EntryId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 RevisionInt = sa.BigInteger()
+
+
+VALUE_KEY_MAX = 72
+
+
+def value_key(value: str) -> str:
+    """What the unique index of bank entries holds for ``value``: itself, or a digest when long."""
+    if len(value) <= VALUE_KEY_MAX:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
 def utcnow() -> datetime:
@@ -92,8 +103,8 @@ class BankEntry(Base):
 
     __tablename__ = "bank_entries"
     __table_args__ = (
-        # (signal_type, value) leads so the same index also answers "which banks hold this hash".
-        sa.UniqueConstraint("signal_type", "value", "bank_id"),
+        # (signal_type, value_key) leads so the same index also answers "which banks hold this hash".
+        sa.UniqueConstraint("signal_type", "value_key", "bank_id"),
         sa.Index(None, "bank_id", "enabled"),
         # AUTOINCREMENT stops SQLite reusing the id of a deleted last row, which would make a
         # tombstone and a new entry share an id in one change set.
@@ -104,6 +115,9 @@ class BankEntry(Base):
     bank_id: Mapped[int] = mapped_column(sa.ForeignKey("banks.id", ondelete="CASCADE"))
     signal_type: Mapped[str] = mapped_column(sa.String(32))
     value: Mapped[str] = mapped_column(sa.Text)
+    # The value itself when short, else "sha256:" + its digest: the unique index holds this, since
+    # PostgreSQL refuses index rows over ~2.7 kB and a video's vPDQ value is much longer.
+    value_key: Mapped[str] = mapped_column(sa.String(80))
     source: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     category: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
     domain: Mapped[str] = mapped_column(sa.String(32), default="other", server_default="other")

@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("bank_id", sa.Integer(), nullable=False),
         sa.Column("signal_type", sa.String(32), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("value_key", sa.String(80), nullable=False),
         sa.Column("source", sa.Text(), nullable=False, server_default=""),
         sa.Column("category", sa.String(64), nullable=False, server_default=""),
         sa.Column("domain", sa.String(32), nullable=False, server_default="other"),
@@ -61,7 +62,7 @@ def upgrade() -> None:
             ["bank_id"], ["banks.id"], name=op.f("fk_bank_entries_bank_id_banks"), ondelete="CASCADE"
         ),
         sa.UniqueConstraint(
-            "signal_type", "value", "bank_id", name=op.f("uq_bank_entries_signal_type_value_bank_id")
+            "signal_type", "value_key", "bank_id", name=op.f("uq_bank_entries_signal_type_value_key_bank_id")
         ),
         sqlite_autoincrement=True,
     )

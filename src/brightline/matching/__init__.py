@@ -11,10 +11,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,62 +23,28 @@ from brightline.banks import BankService, EntryRow
 from brightline.errors import BrightlineError, IndexFormatError
 from brightline.index import load_index
 from brightline.index.base import SignalIndex, index_for
+from brightline.index.frames import FrameIndex
 from brightline.index.idmap import IdRowMap
+from brightline.matching.results import Match, MatchOptions, ScanResult
+from brightline.matching.video import match_image_in_frames, match_video
 from brightline.signals.base import MatchKind, SignalType
 from brightline.signals.hashing import HashOptions, MediaHashes, hash_file
 from brightline.signals.pdq_core import DIHEDRAL_NAMES
 from brightline.signals.registry import SignalRegistry, default_registry
+from brightline.signals.vpdq import VpdqFeature
+from brightline.signals.vpdq_signal import decode_features
 
 # Rewrite the snapshot when this many changes were applied on top of it, so that
 # start-up stays fast without writing the snapshot on every small change.
 SNAPSHOT_AFTER_CHANGES = 10_000
 SNAPSHOT_META = "snapshot.json"
+# Video frames are PDQ hashes: their distances use the PDQ thresholds (bank or default).
+_FRAME_SIGNAL = "pdq"
+_VIDEO_SIGNAL = "vpdq"
 
+DEFAULT_OPTIONS = MatchOptions()
 
-@dataclass(frozen=True)
-class Match:
-    """One bank entry that a query signal hit."""
-
-    bank: str
-    entry_id: int
-    signal_type: str
-    distance: int
-    variant: str = "original"  # which dihedral variant of the query hit
-
-    def as_dict(self) -> dict[str, object]:
-        """JSON-ready form (the CLI's and API's match object)."""
-        return {
-            "bank": self.bank,
-            "entry_id": self.entry_id,
-            "signal_type": self.signal_type,
-            "distance": self.distance,
-            "variant": self.variant,
-        }
-
-
-@dataclass(frozen=True)
-class MatchOptions:
-    """Matching policy: quality floor, default thresholds and dihedral matching."""
-
-    min_quality: int = 50
-    dihedral: bool = False
-    thresholds: Mapping[str, int] = field(default_factory=dict)  # per signal type defaults
-
-
-@dataclass(frozen=True)
-class ScanResult:
-    """The outcome for one file: its hashes and matches, or the error that stopped it."""
-
-    file: str
-    hashes: MediaHashes | None = None
-    matches: tuple[Match, ...] = ()
-    low_quality: bool = False
-    error: str | None = None
-
-    @property
-    def matched(self) -> bool:
-        """Whether anything matched."""
-        return bool(self.matches)
+__all__ = ["Match", "MatchOptions", "Matcher", "ScanResult"]
 
 
 @dataclass
@@ -119,7 +85,7 @@ class Matcher:
         banks: BankService,
         *,
         index_dir: Path | None = None,
-        options: MatchOptions = MatchOptions(),
+        options: MatchOptions = DEFAULT_OPTIONS,
         registry: SignalRegistry | None = None,
     ) -> None:
         self._banks = banks
@@ -154,7 +120,11 @@ class Matcher:
 
     def _index(self, signal_type: str) -> SignalIndex:
         if signal_type not in self._indexes:
-            self._indexes[signal_type] = index_for(self._registry.get(signal_type))
+            kind = self._registry.get(signal_type)
+            index = index_for(kind)
+            if kind.match_kind is MatchKind.FRAMES:
+                index = FrameIndex(min_quality=self.options.min_quality)
+            self._indexes[signal_type] = index
         return self._indexes[signal_type]
 
     def _apply(self, upserts: Sequence[EntryRow], removed_ids: Sequence[int]) -> None:
@@ -232,6 +202,9 @@ class Matcher:
                 if revision > self._banks.current_revision():
                     raise IndexFormatError("snapshot is newer than the database")
                 indexes = {name: load_index(self._index_dir / name) for name in meta["signal_types"]}
+                for index in indexes.values():
+                    if isinstance(index, FrameIndex) and index.min_quality != self.options.min_quality:
+                        raise IndexFormatError("snapshot frame index was built with another quality floor")
                 token = str(meta["entry_map"])
                 # Copy-on-write maps: shared between workers until an entry is discarded.
                 ids = np.load(self._index_dir / f"entry-ids-{token}.npy", mmap_mode="c", allow_pickle=False)
@@ -273,6 +246,9 @@ class Matcher:
     ) -> list[Match]:
         """Matches for one query value; several values are dihedral variants, in DIHEDRAL_NAMES order."""
         signal_type = self._registry.get(signal_type_name)
+        if signal_type.match_kind is MatchKind.FRAMES:
+            features = [f for value in values for f in decode_features(value)]
+            return self._sorted(self.match_video_features(features, banks))
         index = self._indexes.get(signal_type.name)
         if index is None or len(index) == 0:
             return []
@@ -298,19 +274,78 @@ class Matcher:
                     best[hit.entry_id] = Match(bank_name, hit.entry_id, signal_type.name, hit.distance, variant)
         return sorted(best.values(), key=lambda m: (m.distance, m.bank, m.entry_id))
 
+    def _sorted(self, matches: list[Match]) -> list[Match]:
+        return sorted(matches, key=lambda m: (m.distance, m.bank, m.entry_id, m.signal_type))
+
+    def _resolver(self, banks: Collection[str] | None) -> Callable[[Sequence[int]], dict[int, tuple[str, int]]]:
+        """Entry ids -> (bank name, PDQ threshold) for entries of live banks the query may hit."""
+        pdq = self._registry.get(_FRAME_SIGNAL)
+
+        def resolve(entry_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
+            ids = np.asarray(entry_ids, dtype=np.int64)
+            out: dict[int, tuple[str, int]] = {}
+            for entry_id, bank_id in zip(ids.tolist(), self._entry_bank.lookup(ids).tolist(), strict=True):
+                meta = self._bank_meta.get(bank_id)
+                if meta is not None and (banks is None or meta.name in banks):
+                    out[entry_id] = (meta.name, self._threshold(pdq, bank_id))
+            return out
+
+        return resolve
+
+    def _frame_index(self) -> FrameIndex | None:
+        index = self._indexes.get(_VIDEO_SIGNAL)
+        return index if isinstance(index, FrameIndex) else None
+
+    def match_video_features(
+        self, features: Sequence[VpdqFeature], banks: Collection[str] | None = None
+    ) -> list[Match]:
+        """Video entries (by the percent convention) and image entries that a video's frames hit."""
+        return match_video(
+            features,
+            frame_index=self._frame_index(),
+            pdq_index=self._indexes.get(_FRAME_SIGNAL),
+            radius=self._max_radius(self._registry.get(_FRAME_SIGNAL)),
+            resolve=self._resolver(banks),
+            min_quality=self.options.min_quality,
+            query_percent=self.options.video_query_percent,
+            candidate_percent=self.options.video_candidate_percent,
+        )
+
     def match_hashes(self, hashes: MediaHashes, banks: Collection[str] | None = None) -> tuple[list[Match], bool]:
-        """Matches for every signal of a media file, and whether PDQ was skipped for low quality."""
+        """Matches for every signal of a media file, and whether PDQ was skipped for low quality.
+
+        A video's frames are matched against video and image entries; a still's PDQ also
+        against video frames. For a video ``low_quality`` means no frame reached the floor.
+        """
         matches: list[Match] = []
+        if hashes.video is not None:
+            features = hashes.video.features
+            for name in ("md5", "sha256"):
+                matches.extend(self.match_values(name, [hashes.signals()[name]], banks))
+            matches.extend(self.match_video_features(features, banks))
+            low = not any(f.quality >= self.options.min_quality for f in features)
+            return self._sorted(matches), low
         low_quality = hashes.quality < self.options.min_quality
         for name, value in hashes.signals().items():
             if name == "pdq":
                 if low_quality:
                     continue
+                variants = [value]
                 if self.options.dihedral and hashes.pdq_dihedral:
-                    matches.extend(self.match_values(name, list(hashes.pdq_dihedral), banks))
-                    continue
+                    variants = list(hashes.pdq_dihedral)
+                matches.extend(self.match_values(name, variants, banks))
+                matches.extend(
+                    match_image_in_frames(
+                        variants,
+                        frame_index=self._frame_index(),
+                        radius=self._max_radius(self._registry.get(_FRAME_SIGNAL)),
+                        resolve=self._resolver(banks),
+                        variants=DIHEDRAL_NAMES if len(variants) > 1 else ["original"],
+                    )
+                )
+                continue
             matches.extend(self.match_values(name, [value], banks))
-        return sorted(matches, key=lambda m: (m.distance, m.bank, m.entry_id)), low_quality
+        return self._sorted(matches), low_quality
 
     def scan_file(self, path: Path, options: HashOptions, banks: Collection[str] | None = None) -> ScanResult:
         """Hash and match one file; per-file errors become the result's ``error``."""
