@@ -76,16 +76,7 @@ class CliContext:
 
     def hash_options(self, exact: bool, dihedral: bool) -> HashOptions:
         """Hashing options from flags and settings."""
-        return HashOptions(
-            exact=exact,
-            dihedral=dihedral,
-            max_pixels=self.settings.max_image_pixels,
-            max_bytes=self.settings.max_file_bytes,
-            fast_min_side=self.settings.fast_decode_min_side,
-            seconds_per_hash=self.settings.video_seconds_per_hash,
-            max_video_seconds=self.settings.video_max_seconds or None,
-            max_video_frames=self.settings.video_max_frames or None,
-        )
+        return HashOptions.from_settings(self.settings, exact=exact, dihedral=dihedral)
 
     def close(self) -> None:
         """Release database connections."""

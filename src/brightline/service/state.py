@@ -31,16 +31,8 @@ class ServiceState:
 
     def hash_options(self, *, exact: bool = False, dihedral: bool | None = None) -> HashOptions:
         """Hashing options from settings; dihedral variants follow the matching setting by default."""
-        return HashOptions(
-            exact=exact,
-            dihedral=self.settings.match_dihedral if dihedral is None else dihedral,
-            max_pixels=self.settings.max_image_pixels,
-            max_bytes=self.settings.max_file_bytes,
-            fast_min_side=self.settings.fast_decode_min_side,
-            seconds_per_hash=self.settings.video_seconds_per_hash,
-            max_video_seconds=self.settings.video_max_seconds or None,
-            max_video_frames=self.settings.video_max_frames or None,
-        )
+        use_dihedral = self.settings.match_dihedral if dihedral is None else dihedral
+        return HashOptions.from_settings(self.settings, exact=exact, dihedral=use_dihedral)
 
 
 def get_state(request: Request) -> ServiceState:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from brightline.errors import MediaTooLargeError
+from brightline.settings import Settings
 from brightline.signals.media import decode_image, read_media_bytes
 from brightline.signals.pdq import pdq_hash_pixels
 from brightline.signals.video import VideoHashes, is_video, vpdq_hash
@@ -26,6 +27,20 @@ class HashOptions:
     frame_size: int | None = None  # video: resize frames to N x N before hashing
     max_video_seconds: float | None = None  # video budget: stop decoding after this much video
     max_video_frames: int | None = None  # video budget: stop decoding after this many frames
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, exact: bool, dihedral: bool) -> HashOptions:
+        """Options from the configured limits, video sampling and budgets (0 budgets mean none)."""
+        return cls(
+            exact=exact,
+            dihedral=dihedral,
+            max_pixels=settings.max_image_pixels,
+            max_bytes=settings.max_file_bytes,
+            fast_min_side=settings.fast_decode_min_side,
+            seconds_per_hash=settings.video_seconds_per_hash,
+            max_video_seconds=settings.video_max_seconds or None,
+            max_video_frames=settings.video_max_frames or None,
+        )
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import io
-import stat
 import struct
 import warnings
 import zlib
@@ -23,6 +22,7 @@ from brightline.errors import (
     MediaUnreadableError,
     UnsupportedMediaError,
 )
+from brightline.signals.files import check_regular_file
 from brightline.signals.media_formats import SUPPORTED_FORMATS, describe_unidentified, sniff_format
 from brightline.signals.pdq_core import window_size
 
@@ -55,7 +55,7 @@ class DecodedImage:
 
 def read_media_bytes(path: Path, *, max_bytes: int) -> bytes:
     """The whole file, or a media error saying why it cannot be had."""
-    size = _check_regular_file(path)
+    size = check_regular_file(path)
     if size > max_bytes:
         raise MediaTooLargeError(f"{path}: {size} bytes is over the {max_bytes}-byte limit")
     data = _read_file(path, max_bytes + 1)
@@ -78,7 +78,7 @@ def decode_image(
     if fast_min_side < 1:
         raise ValueError("fast_min_side must be positive")
     if isinstance(source, Path):
-        _check_regular_file(source)
+        check_regular_file(source)
         data = _read_file(source, -1)
     else:
         data = bytes(source)
@@ -180,24 +180,6 @@ def _convert(image: Image.Image) -> Image.Image:
         return image.convert(target)
     except ValueError as exc:
         raise UnsupportedMediaError(f"colour mode {image.mode} cannot be converted to {target}: {exc}") from None
-
-
-def _check_regular_file(path: Path) -> int:
-    """The size of a readable regular file, or MediaUnreadableError/EmptyMediaError."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise MediaUnreadableError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise MediaUnreadableError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise MediaUnreadableError(f"{path}: is a directory, not a file")
-    if not stat.S_ISREG(info.st_mode):
-        # Devices and FIFOs could block or never end.
-        raise MediaUnreadableError(f"{path}: is not a regular file")
-    if info.st_size == 0:
-        raise EmptyMediaError(f"{path}: the file is empty")
-    return info.st_size
 
 
 def _read_file(path: Path, limit: int) -> bytes:

@@ -30,11 +30,11 @@ from brightline.errors import (
     UnsupportedMediaError,
     ValidationError,
 )
+from brightline.signals.files import check_regular_file
 from brightline.signals.pdq import pdq_hash_pixels
 from brightline.signals.pdq_core import MIN_HASHABLE_DIM
 from brightline.signals.video_sniff import (
     VideoContainer,
-    check_regular_file,
     digest_file,
     not_video_message,
     open_file,

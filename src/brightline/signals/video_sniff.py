@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from brightline.errors import EmptyMediaError, MediaUnreadableError
+from brightline.errors import MediaUnreadableError
 from brightline.signals.media_formats import sniff_format
 from brightline.signals.video_webp import is_animated_webp
 
@@ -102,23 +101,6 @@ def not_video_message(handle: BinaryIO) -> str:
     if fmt is None:
         return "unrecognised data is not a video format brightline decodes"
     return f"{fmt} data is not a video format brightline decodes (MP4/MOV/M4V, WebM/MKV, AVI, animated GIF/WebP)"
-
-
-def check_regular_file(path: Path) -> None:
-    """A readable, non-empty regular file, or MediaUnreadableError/EmptyMediaError."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise MediaUnreadableError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise MediaUnreadableError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise MediaUnreadableError(f"{path}: is a directory, not a file")
-    if not stat.S_ISREG(info.st_mode):
-        # Devices and FIFOs could block or never end.
-        raise MediaUnreadableError(f"{path}: is not a regular file")
-    if info.st_size == 0:
-        raise EmptyMediaError(f"{path}: the file is empty")
 
 
 def open_file(path: Path) -> BinaryIO:
