@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -194,3 +195,28 @@ def test_only_one_process_writes_a_snapshot_at_a_time(banks: BankService, tmp_pa
     reloaded = Matcher(banks, index_dir=folder)
     reloaded.refresh()
     assert reloaded.match_values("pdq", [BASE])[0].bank == "known"
+
+
+def test_a_worker_adopts_a_newer_snapshot_written_by_another(
+    banks: BankService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import brightline.matching as matching
+
+    folder = tmp_path / "index"
+    banks.create_bank("known")
+    banks.add_entries("known", [EntryInput("pdq", BASE)])
+    writer, reader = Matcher(banks, index_dir=folder), Matcher(banks, index_dir=folder)
+    writer.refresh()  # full build, then the first snapshot
+    reader.refresh()  # maps that snapshot
+    monkeypatch.setattr(matching, "SNAPSHOT_AFTER_CHANGES", 2)
+    extra = [_flip(BASE, 40 + n) for n in range(3)]
+    banks.add_entries("known", [EntryInput("pdq", v) for v in extra])
+    reader.refresh()  # applies the 3 changes to its private overlay (and saves, being over the limit)
+    banks.add_entries("known", [EntryInput("pdq", _flip(BASE, 60))])
+    writer.refresh()  # writes a newer snapshot holding all 5 entries
+    newest = json.loads((folder / SNAPSHOT_META).read_text())["revision"]
+    reader.refresh()
+    assert reader._based_on is not None and reader._based_on[1] == newest
+    assert reader.size() == {"pdq": 5}
+    assert {m.distance for m in reader.match_values("pdq", [BASE], banks={"known"})} == {0}
+    assert reader.match_values("pdq", [_flip(BASE, 60)])[0].distance == 0  # the entry added last

@@ -99,6 +99,8 @@ class Matcher:
         self.revision = 0
         self._changes_since_snapshot = 0
         self._loaded = False
+        # The snapshot our indexes are mapped from: its entry-map token and revision.
+        self._based_on: tuple[str, int] | None = None
 
     # -- index maintenance ---------------------------------------------------------
 
@@ -107,6 +109,10 @@ class Matcher:
         if not self._loaded:
             self._load_snapshot()
             self._loaded = True
+        elif self._newer_snapshot_on_disk():
+            # Another process wrote a newer snapshot: map it (pages shared with every worker)
+            # rather than keep our own overlay of the same changes; then catch up from there.
+            self._load_snapshot()
         changes = self._banks.changes_since(self.revision)
         if changes.full:
             self._indexes, self._entry_bank = {}, IdRowMap()
@@ -117,6 +123,17 @@ class Matcher:
         if self._index_dir is not None and self._changes_since_snapshot >= SNAPSHOT_AFTER_CHANGES:
             self.save_snapshot()
         return self.revision
+
+    def _newer_snapshot_on_disk(self) -> bool:
+        if self._index_dir is None:
+            return False
+        try:
+            meta = json.loads((self._index_dir / SNAPSHOT_META).read_text())
+            token, revision = str(meta["entry_map"]), int(meta["revision"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        based_revision = -1 if self._based_on is None else self._based_on[1]
+        return (token, revision) != self._based_on and revision > based_revision
 
     def _index(self, signal_type: str) -> SignalIndex:
         if signal_type not in self._indexes:
@@ -187,6 +204,7 @@ class Matcher:
                 for stale in (f"entry-ids-{previous}.npy", f"entry-banks-{previous}.npy"):
                     # Readers that mapped the old files keep them alive until they unmap (POSIX).
                     (self._index_dir / stale).unlink(missing_ok=True)
+            self._based_on = (token, self.revision)
         self._changes_since_snapshot = 0
 
     def _load_snapshot(self) -> None:
@@ -219,6 +237,8 @@ class Matcher:
             self._changes_since_snapshot = SNAPSHOT_AFTER_CHANGES
             return
         self._indexes, self._entry_bank, self.revision = indexes, entry_bank, revision
+        self._based_on = (token, revision)
+        self._changes_since_snapshot = 0
 
     def size(self) -> dict[str, int]:
         """Entries per signal type currently in the indexes."""
