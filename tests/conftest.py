@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from brightline.store.db import Database
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_HOST = os.environ.get("BRIGHTLINE_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("BRIGHTLINE_TEST_PG_PORT", "5432"))
@@ -67,3 +69,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """A migrated database on each backend (test_store overrides it with an unmigrated one)."""
+    database = Database(database_url)
+    database.upgrade()
+    try:
+        yield database
+    finally:
+        database.dispose()

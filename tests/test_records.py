@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -21,16 +20,6 @@ from brightline.store.models import match_events_table, scan_counters_table, sca
 
 HASHES = MediaHashes(md5="a" * 32, sha256="b" * 64, pdq="c" * 64, quality=90)
 META = ScanMetadata(content_id="upload-1", account_id="acct-7", source="web", context={"ip_country": "NZ"})
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    database.upgrade()
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 @pytest.fixture

@@ -50,35 +50,39 @@ def hash_media(
 ) -> HashOut:
     """The signals: PDQ with its quality (vPDQ frames for a video), MD5 and SHA-256 of the bytes."""
     hashes = hash_upload(state, file, exact=exact, dihedral=dihedral)
-    if hashes.video is not None:
-        floor = state.settings.min_quality
-        return HashOut(
-            pdq=None,
-            quality=None,
-            md5=hashes.md5,
-            sha256=hashes.sha256,
-            low_quality=not any(f.quality >= floor for f in hashes.video.features),
-            width=hashes.width,
-            height=hashes.height,
-            format=hashes.format,
-            video_md5=hashes.md5,
-            vpdq=[
-                VpdqFeatureOut(frame=f.frame_number, quality=f.quality, pdq=f.pdq, timestamp=round(f.timestamp, 3))
-                for f in hashes.video.features
-            ],
-            duration=hashes.video.duration,
-            frame_count=hashes.video.frame_count,
-        )
-    return HashOut(
-        pdq=hashes.pdq,
-        quality=hashes.quality,
+    floor = state.settings.min_quality
+    # Fields every answer has; the image or video specifics are filled in below.
+    common = HashOut(
+        pdq=None,
+        quality=None,
         md5=hashes.md5,
         sha256=hashes.sha256,
-        low_quality=hashes.quality < state.settings.min_quality,
+        low_quality=False,
         width=hashes.width,
         height=hashes.height,
         format=hashes.format,
-        pdq_dihedral=list(hashes.pdq_dihedral) if dihedral else None,
+    )
+    if hashes.video is not None:
+        features = hashes.video.features
+        return common.model_copy(
+            update={
+                "low_quality": not any(f.quality >= floor for f in features),
+                "video_md5": hashes.md5,
+                "vpdq": [
+                    VpdqFeatureOut(frame=f.frame_number, quality=f.quality, pdq=f.pdq, timestamp=round(f.timestamp, 3))
+                    for f in features
+                ],
+                "duration": hashes.video.duration,
+                "frame_count": hashes.video.frame_count,
+            }
+        )
+    return common.model_copy(
+        update={
+            "pdq": hashes.pdq,
+            "quality": hashes.quality,
+            "low_quality": hashes.quality < floor,
+            "pdq_dihedral": list(hashes.pdq_dihedral) if dihedral else None,
+        }
     )
 
 

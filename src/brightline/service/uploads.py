@@ -4,20 +4,15 @@ from __future__ import annotations
 
 from starlette.datastructures import UploadFile
 
-from brightline.errors import EmptyMediaError, MediaTooLargeError
 from brightline.service.state import ServiceState
+from brightline.signals.files import check_payload
 from brightline.signals.hashing import MediaHashes, hash_bytes
 
 
 def read_upload(upload: UploadFile, max_bytes: int) -> bytes:
     """The uploaded file's bytes (blocking: call from a worker thread), or a media error."""
     upload.file.seek(0)
-    data = upload.file.read(max_bytes + 1)
-    if not data:
-        raise EmptyMediaError(f"{upload.filename or 'upload'}: the file is empty")
-    if len(data) > max_bytes:
-        raise MediaTooLargeError(f"{upload.filename or 'upload'}: over the {max_bytes}-byte limit")
-    return data
+    return check_payload(upload.file.read(max_bytes + 1), max_bytes, upload.filename or "upload")
 
 
 def hash_upload(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from brightline.errors import EmptyMediaError, MediaUnreadableError
+from brightline.errors import EmptyMediaError, MediaTooLargeError, MediaUnreadableError
 
 
 def check_regular_file(path: Path) -> int:
@@ -24,3 +24,12 @@ def check_regular_file(path: Path) -> int:
     if info.st_size == 0:
         raise EmptyMediaError(f"{path}: the file is empty")
     return info.st_size
+
+
+def check_payload(data: bytes, max_bytes: int, label: str) -> bytes:
+    """``data`` if it is non-empty and within ``max_bytes``, else EmptyMediaError/MediaTooLargeError."""
+    if not data:
+        raise EmptyMediaError(f"{label}: the file is empty")
+    if len(data) > max_bytes:
+        raise MediaTooLargeError(f"{label}: over the {max_bytes}-byte limit")
+    return data

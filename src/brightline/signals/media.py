@@ -22,7 +22,7 @@ from brightline.errors import (
     MediaUnreadableError,
     UnsupportedMediaError,
 )
-from brightline.signals.files import check_regular_file
+from brightline.signals.files import check_payload, check_regular_file
 from brightline.signals.media_formats import SUPPORTED_FORMATS, describe_unidentified, sniff_format
 from brightline.signals.pdq_core import window_size
 
@@ -58,13 +58,8 @@ def read_media_bytes(path: Path, *, max_bytes: int) -> bytes:
     size = check_regular_file(path)
     if size > max_bytes:
         raise MediaTooLargeError(f"{path}: {size} bytes is over the {max_bytes}-byte limit")
-    data = _read_file(path, max_bytes + 1)
     # The file may have changed between stat() and read(); judge what was actually read.
-    if not data:
-        raise EmptyMediaError(f"{path}: the file is empty")
-    if len(data) > max_bytes:
-        raise MediaTooLargeError(f"{path}: over the {max_bytes}-byte limit")
-    return data
+    return check_payload(_read_file(path, max_bytes + 1), max_bytes, str(path))
 
 
 def decode_image(
