@@ -1,6 +1,7 @@
-"""Images/s of brightline's PDQ (fast and exact decode) against the pdqhash package, on small and 12 MP photos.
+"""Images/s of brightline's PDQ (fast and exact decode) against the pdqhash package, on small, 1 MP and 12 MP photos.
 
 Run from the repository root:  .venv/bin/python bench/bench_hashing.py [--json out.json] [--sweep 512,768,1024]
+    [--distances] [--scan]
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ import numpy as np
 import PIL
 from PIL import Image
 
+from brightline.benchmarks import hashing
+from brightline.benchmarks.hashing import distance, make_copies, pdqhash_hasher, time_methods
+from brightline.signals.hashing import HashOptions
 from brightline.signals.media import DEFAULT_FAST_MIN_SIDE, decode_image
 from brightline.signals.pdq import pdq_hash_pixels
 
@@ -47,19 +51,12 @@ class GroupResult:
     baseline_vs_exact_max: int | None = None
 
 
-def distance(a: str, b: str) -> int:
-    """Hamming distance of two 64-digit hex PDQ hashes."""
-    return (int(a, 16) ^ int(b, 16)).bit_count()
-
-
 def load_pdqhash() -> ModuleType | None:
     """The pdqhash module, or None (it is a source build that needs a C++ compiler)."""
     try:
-        import pdqhash  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
+        return hashing.load_pdqhash()
+    except hashing.BaselineMissingError:
         return None
-    module: ModuleType = pdqhash
-    return module
 
 
 def brightline_hash(exact: bool, min_side: int) -> HashFn:
@@ -67,18 +64,6 @@ def brightline_hash(exact: bool, min_side: int) -> HashFn:
 
     def run(path: Path) -> str:
         return pdq_hash_pixels(decode_image(path, exact=exact, fast_min_side=min_side).pixels).value
-
-    return run
-
-
-def baseline_hash(pdqhash: ModuleType) -> HashFn:
-    """pdqhash on a full Pillow decode converted to RGB, as its README does it."""
-
-    def run(path: Path) -> str:
-        with Image.open(path) as image:
-            vector, _quality = pdqhash.compute(np.asarray(image.convert("RGB")))
-        # pdqhash lists bit 255 first; the reference hex is the 256 bits as one big-endian number.
-        return format(int("".join("1" if bit else "0" for bit in vector), 2), "064x")
 
     return run
 
@@ -124,20 +109,6 @@ def make_transcodes(sources: Sequence[Path], folder: Path) -> list[Path]:
         image.save(webp, quality=90)
         out += [png, webp]
     return out
-
-
-def time_methods(files: Sequence[Path], methods: dict[str, HashFn], rounds: int) -> dict[str, float]:
-    """Images/s per method; passes are interleaved so background load hits every method alike."""
-    for method in methods.values():
-        method(files[0])  # warm-up: numba compilation, codec initialisation
-    spent = dict.fromkeys(methods, 0.0)
-    for _ in range(rounds):
-        for name, method in methods.items():
-            start = time.perf_counter()
-            for path in files:
-                method(path)
-            spent[name] += time.perf_counter() - start
-    return {name: rounds * len(files) / seconds for name, seconds in spent.items()}
 
 
 def bench_group(name: str, files: Sequence[Path], methods: dict[str, HashFn], rounds: int) -> GroupResult:
@@ -203,6 +174,37 @@ def sweep(sets: dict[str, list[Path]], sides: Sequence[int]) -> dict[int, dict[s
     return report
 
 
+def scan_rates(files: Sequence[Path], rounds: int, workers: int) -> dict[str, float]:
+    """Images/s of Matcher.scan_paths (empty bank) on 1 worker, on threads and on processes, interleaved."""
+    from brightline.banks import BankService
+    from brightline.matching import Matcher, parallel
+    from brightline.store.db import Database
+
+    with tempfile.TemporaryDirectory(prefix="brightline-scan-") as tmp:
+        db = Database(f"sqlite:///{tmp}/bench.db")
+        db.upgrade()
+        matcher = Matcher(BankService(db))
+        matcher.refresh()
+        modes = {
+            "1 worker": (1, False),
+            f"{workers} threads": (workers, True),
+            f"{workers} processes": (workers, False),
+        }
+        spent = dict.fromkeys(modes, 0.0)
+        for _ in range(rounds):
+            for name, (count, threads) in modes.items():
+                floor = parallel.MIN_FILES_FOR_PROCESSES
+                # The thread pool row forces the old behaviour by making the job look small.
+                parallel.MIN_FILES_FOR_PROCESSES = len(files) + 1 if threads else floor  # type: ignore[misc]
+                start = time.perf_counter()
+                done = list(matcher.scan_paths(files, HashOptions(), workers=count))
+                spent[name] += time.perf_counter() - start
+                parallel.MIN_FILES_FOR_PROCESSES = floor  # type: ignore[misc]
+                assert not any(r.error for r in done), [r.error for r in done if r.error][:3]
+        db.dispose()
+    return {name: round(rounds * len(files) / seconds, 2) for name, seconds in spent.items()}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, build the photo groups, time them and print (and optionally save) the results."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -214,6 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fast-min-side", type=int, default=DEFAULT_FAST_MIN_SIDE)
     parser.add_argument("--sweep", type=str, default="", help="comma-separated fast_min_side values to evaluate")
     parser.add_argument("--stress", type=int, default=300, help="random large crops added to --sweep")
+    parser.add_argument("--onemp", type=int, default=24, help="how many 1 MP JPEGs to make (wallpapers/bsds/kodak)")
+    parser.add_argument("--distances", action="store_true", help="fast vs exact over every shared photo")
+    parser.add_argument("--scan", type=int, default=0, help="scan images/s on this many workers vs 1 (0: skip)")
+    parser.add_argument("--groups", action=argparse.BooleanOptionalAction, default=True, help="time the groups")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
 
@@ -222,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not files_dir.is_dir():
         parser.error(f"shared data not found at {shared}; pass --shared or set BRIGHTLINE_SHARED")
     rng = random.Random(1)
-    kodak = sorted((corpus / "kodak24").glob("*.png"))
+    kodak = sorted((corpus / "kodak24").glob("*.*"))
     clothing = sorted((corpus / "clothing").glob("*.jpg"))
     bsds = sorted((corpus / "bsds500").glob("*.jpg"))
     wallpapers = sorted((corpus / "wallpapers").glob("*.jpg"))
@@ -243,24 +249,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("pdqhash is not installed (pip install pdqhash; it builds from source and needs a C++ compiler):")
         print("  the baseline column is skipped.")
     else:
-        methods["pdqhash"] = baseline_hash(pdqhash)
+        methods["pdqhash"] = pdqhash_hasher(pdqhash)
 
     output: dict[str, Any] = {"fast_min_side": args.fast_min_side, "baseline": pdqhash is not None}
     with tempfile.TemporaryDirectory(prefix="brightline-bench-") as tmp:
         upscaled = make_twelve_mp(sorted(wallpapers, key=lambda p: p.stat().st_size)[-args.upscaled :], Path(tmp))
+        third = max(1, args.onemp // 3)
+        spread = [g[:: max(1, len(g) // third)][:third] for g in (wallpapers, bsds, kodak)]
+        one_mp = make_copies([p for g in spread for p in g], Path(tmp) / "1mp", 1.0)
         groups = {
             "small photos (kodak/clothing/bsds)": small,
+            "1 MP JPEGs (resized, q90)": one_mp,
             "wallpapers (2-6.75 MP)": wallpapers,
             "12 MP phone photos (exif-rotn)": phone,
             "12 MP upscaled wallpapers (q90)": upscaled,
         }
-        results = [bench_group(name, files, methods, args.rounds) for name, files in groups.items() if files]
-        print()
-        print_table(results, pdqhash is not None)
-        for r in results:
-            if r.baseline_vs_exact_max is not None:
-                print(f"  {r.group}: pdqhash vs brightline exact, max distance {r.baseline_vs_exact_max}")
-        output["groups"] = [asdict(r) for r in results]
+        if args.groups:
+            results = [bench_group(name, files, methods, args.rounds) for name, files in groups.items() if files]
+            print()
+            print_table(results, pdqhash is not None)
+            for r in results:
+                if r.baseline_vs_exact_max is not None:
+                    print(f"  {r.group}: pdqhash vs brightline exact, max distance {r.baseline_vs_exact_max}")
+            output["groups"] = [asdict(r) for r in results]
+        if args.distances:
+            every = sorted(p for p in corpus.rglob("*") if p.is_file())
+            every += sorted(p for p in files_dir.iterdir() if p.suffix != ".csv")
+            output["distances"] = hashing.distance_report(every) | {"images": len(every)}
+            print(f"\nfast vs exact on every shared photo: {output['distances']}")
+        if args.scan:
+            native = sorted(p for name in ("wallpapers", "kodak24", "bsds500") for p in (corpus / name).glob("*.*"))
+            big = make_twelve_mp(wallpapers, Path(tmp)) * 2
+            output["scan"] = {
+                f"native ({len(native)} files)": scan_rates(native, args.rounds, args.scan),
+                f"12 MP ({len(big)} files)": scan_rates(big, args.rounds, args.scan),
+            }
+            print(f"\nscan images/s: {output['scan']}")
         if args.sweep:
             sides = [int(s) for s in args.sweep.split(",")]
             crops = make_stress_crops(wallpapers + phone, Path(tmp), args.stress)

@@ -102,7 +102,7 @@ ENCODERS: dict[str, Callable[[Image.Image], bytes]] = {
 
 @pytest.mark.parametrize("fmt", sorted(ENCODERS))
 def test_each_format_decodes_close_to_the_original(fmt: str, photo: Image.Image, photo_pdq: str) -> None:
-    decoded = decode_image(ENCODERS[fmt](photo))
+    decoded = decode_image(ENCODERS[fmt](photo), jpeg_luma=False)
     assert decoded.format == fmt
     assert (decoded.width, decoded.height) == photo.size
     assert decoded.pixels.shape == (photo.height, photo.width, 3)
@@ -375,9 +375,29 @@ def test_fast_path_decodes_large_jpeg_at_reduced_scale(wallpaper: Path) -> None:
     assert (exact.width, exact.height, exact.scale) == (3000, 2250, 1)
     assert exact.pixels.shape == (2250, 3000, 3)
     assert (fast.width, fast.height, fast.scale) == (3000, 2250, 2)
-    assert fast.pixels.shape == (1125, 1500, 3)
+    assert fast.pixels.shape == (1125, 1500)  # decoded straight to the JPEG's Y channel
+    assert fast.is_grey
     assert min(fast.pixels.shape[:2]) >= DEFAULT_FAST_MIN_SIDE
     assert _distance(_pdq(fast), _pdq(exact)) <= FAST_MAX_DISTANCE
+
+
+def test_fast_path_decodes_colour_jpeg_as_luma(photo: Image.Image) -> None:
+    data = ENCODERS["JPEG"](photo)
+    fast, exact = _fast_and_exact(data)
+    colour = decode_image(data, jpeg_luma=False)
+    assert fast.is_grey and fast.scale == 1 and fast.mode == "RGB"
+    assert not exact.is_grey and not colour.is_grey
+    assert np.array_equal(colour.pixels, exact.pixels)
+    # Y against the float32 luma of the decoded RGB: rounding and clamping only.
+    luma = exact.pixels.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    assert float(np.abs(fast.pixels - luma).mean()) < 1.0
+    assert _distance(_pdq(fast), _pdq(exact)) <= FAST_MAX_DISTANCE
+
+
+def test_luma_fast_path_leaves_other_jpeg_modes_alone(photo: Image.Image) -> None:
+    cmyk = decode_image(_encode(photo.convert("CMYK"), "JPEG", quality=90))
+    assert not cmyk.is_grey and cmyk.mode == "CMYK"
+    assert decode_image(ENCODERS["PNG"](photo)).pixels.shape == (photo.height, photo.width, 3)
 
 
 def test_fast_path_reduces_other_formats(wallpaper: Path) -> None:
@@ -400,7 +420,7 @@ def test_fast_min_side_sets_the_scale(photo: Image.Image) -> None:
     assert decode_image(data).scale == 1  # 500 px is under the default short side
     fast = decode_image(data, fast_min_side=64)
     assert fast.scale == 4  # 500 // 8 < 64; at 1/4 PDQ's filter window still spans the same pixels
-    assert fast.pixels.shape == (125, 125, 3)
+    assert fast.pixels.shape == (125, 125)
     assert (fast.width, fast.height) == (500, 500)
 
 

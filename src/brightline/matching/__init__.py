@@ -12,7 +12,6 @@ import fcntl
 import json
 import os
 from collections.abc import Callable, Collection, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from brightline.index import load_index
 from brightline.index.base import SignalIndex, index_for
 from brightline.index.frames import FrameIndex
 from brightline.index.idmap import IdRowMap
+from brightline.matching.parallel import scan_in_order
 from brightline.matching.results import Match, MatchOptions, ScanResult
 from brightline.matching.video import match_image_in_frames, match_video
 from brightline.signals.base import MatchKind, SignalType
@@ -384,10 +384,11 @@ class Matcher:
         workers: int = 0,
         on_result: Callable[[ScanResult], None] | None = None,
     ) -> Iterator[ScanResult]:
-        """Scan files on a thread pool (decoding and hashing release the GIL), yielding in input order."""
+        """Scan files in input order: hashed in worker processes (big jobs) or threads, matched here."""
         count = workers or os.cpu_count() or 1
-        with ThreadPoolExecutor(max_workers=count) as pool:
-            for result in pool.map(lambda p: self.scan_file(p, options, banks), paths):
-                if on_result is not None:
-                    on_result(result)
-                yield result
+        hash_options = options  # what scan_file hashes with
+        scan_one = lambda p: self.scan_file(p, options, banks)  # noqa: E731
+        for result in scan_in_order(paths, hash_options, count, scan_one, lambda h: self.match_hashes(h, banks)):
+            if on_result is not None:
+                on_result(result)
+            yield result

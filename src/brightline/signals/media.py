@@ -68,8 +68,9 @@ def decode_image(
     exact: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     fast_min_side: int = DEFAULT_FAST_MIN_SIDE,
+    jpeg_luma: bool = True,
 ) -> DecodedImage:
-    """Decode the first frame; unless ``exact``, at a reduced scale keeping the short side >= fast_min_side."""
+    """Decode the first frame; unless ``exact``, reduced (short side >= fast_min_side) and, for JPEG, as luma."""
     if fast_min_side < 1:
         raise ValueError("fast_min_side must be positive")
     if isinstance(source, Path):
@@ -89,7 +90,9 @@ def decode_image(
         warnings.filterwarnings("ignore", module=r"(PIL|pillow_heif)\.")
         image = _open(data, sniffed)
         with image:
-            return _decode_opened(image, exact=exact, max_pixels=max_pixels, min_side=fast_min_side)
+            return _decode_opened(
+                image, exact=exact, max_pixels=max_pixels, min_side=fast_min_side, jpeg_luma=jpeg_luma and not exact
+            )
 
 
 def _open(data: bytes, sniffed: str | None) -> Image.Image:
@@ -108,7 +111,7 @@ def _open(data: bytes, sniffed: str | None) -> Image.Image:
         raise CorruptMediaError(f"damaged {sniffed or 'image'} data: {exc}") from None
 
 
-def _decode_opened(image: Image.Image, *, exact: bool, max_pixels: int, min_side: int) -> DecodedImage:
+def _decode_opened(image: Image.Image, *, exact: bool, max_pixels: int, min_side: int, jpeg_luma: bool) -> DecodedImage:
     """Check the declared size, then decode, convert and (on the fast path) shrink."""
     width, height = image.size
     # Checked on the header's numbers, before any pixel memory is allocated.
@@ -118,7 +121,12 @@ def _decode_opened(image: Image.Image, *, exact: bool, max_pixels: int, min_side
     mode = image.mode
     scale = 1 if exact else _pick_scale(width, height, min_side)
     try:
-        drafted = _draft(image, scale) if scale > 1 and fmt == "JPEG" else 1
+        # Fast path: a colour JPEG decoded straight to its Y channel skips the chroma IDCT,
+        # upsampling and colour conversion (~40 % of decoding) and the luma pass. JPEG's Y
+        # is the same 0.299/0.587/0.114 mix as PDQ's luma, before the RGB rounding and
+        # clamping, so hashes move by a bit or two (bench/README.md, "Hashing").
+        luma = jpeg_luma and fmt == "JPEG" and image.mode == "RGB"
+        drafted = _draft(image, scale, "L" if luma else image.mode) if fmt == "JPEG" and (scale > 1 or luma) else 1
         image.load()
         converted = _convert(image)
         if scale > drafted:
@@ -154,13 +162,13 @@ def _window_drift(side: int, factor: int) -> float:
     return (factor * window_size(-(-side // factor)) - full) / full
 
 
-def _draft(image: Image.Image, factor: int) -> int:
-    """Ask libjpeg to decode at 1/factor in the DCT domain; return the factor it will use."""
+def _draft(image: Image.Image, factor: int, mode: str) -> int:
+    """Ask libjpeg to decode at 1/factor in the DCT domain (in ``mode``); return the factor it will use."""
     width, height = image.size
     # Pillow picks the largest libjpeg scale whose output is >= the size asked for; floor
-    # division makes that `factor`. Keeping the mode avoids libjpeg's own RGB->grey, which
-    # is not PDQ's float32 luma.
-    result = image.draft(image.mode, (width // factor, height // factor))
+    # division makes that `factor`. "L" from a YCbCr JPEG is its Y channel; any other mode
+    # than the image's own is ignored by Pillow.
+    result = image.draft(mode, (width // factor, height // factor))
     if result is None:
         return 1
     return max(1, round(width / result[1][2]))

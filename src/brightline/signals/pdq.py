@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from brightline.signals.base import HammingSignalType
-from brightline.signals.pdq_core import luma_from_grey, luma_from_rgb, pdq_from_luma
+from brightline.signals.pdq_core import pdq_from_pixels
 
 
 class PdqSignal(HammingSignalType):
@@ -32,11 +32,7 @@ class PdqHash:
 
 def pdq_hash_pixels(pixels: npt.NDArray[np.uint8], dihedral: bool = False) -> PdqHash:
     """PDQ of an RGB (H, W, 3) or greyscale (H, W) uint8 array."""
-    if pixels.ndim == 2:
-        luma = luma_from_grey(np.ascontiguousarray(pixels))
-    elif pixels.ndim == 3 and pixels.shape[2] == 3:
-        luma = luma_from_rgb(np.ascontiguousarray(pixels))
-    else:
-        raise ValueError(f"expected (H, W) or (H, W, 3) pixels, got shape {pixels.shape}")
-    hashes, quality = pdq_from_luma(luma, dihedral=dihedral)
+    if pixels.dtype != np.uint8 or not (pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 3)):
+        raise ValueError(f"expected (H, W) or (H, W, 3) uint8 pixels, got {pixels.dtype} of shape {pixels.shape}")
+    hashes, quality = pdq_from_pixels(pixels, dihedral=dihedral)
     return PdqHash(value=hashes[0], quality=quality, dihedral=tuple(hashes) if dihedral else ())
