@@ -129,7 +129,7 @@ def test_import_bad_line_imports_nothing(cli_env: dict[str, str], tmp_path: Path
 def test_add_media_then_scan_finds_edited_copy(photos: dict[str, Path], cli_env: dict[str, str]) -> None:
     run("bank", "create", "known")
     code, out, _ = run("bank", "add", "known", str(photos["known"]))
-    assert code == 0 and "added 9" in out  # 3 photos x pdq, md5, sha256
+    assert code == 0 and "added 12" in out  # 3 photos x pdq, pdq_regions, md5, sha256
     code, out, _ = run("scan", "--json", str(photos["inbox"]))
     records = {Path(str(r["file"])).name: r for r in _json_lines(out)}
     assert code == 1

@@ -135,22 +135,22 @@ async def test_bank_writes_refresh_this_worker_at_once(service: Service, photos:
         await service.client.post("/v1/banks", json={"name": "live", "threshold": 20}, headers=write)
     ).status_code == 201
     added = await service.client.post("/v1/banks/live/entries", files=upload(photos[2]), headers=write)
-    assert added.json()["added"] == 3
+    assert added.json()["added"] == 4  # pdq, pdq_regions, md5, sha256
 
     async def matched() -> list[dict[str, Any]]:
         response = await service.client.post("/v1/scan", files=upload(photos[2]), headers=service.auth("scan"))
         return list(response.json()["matches"])
 
     hits = await matched()
-    assert len(hits) == 3
+    assert len(hits) == 4
     pdq_id = next(m["entry_id"] for m in hits if m["signal_type"] == "pdq")
     disabled = await service.client.patch(f"/v1/banks/live/entries/{pdq_id}", json={"enabled": False}, headers=write)
     assert disabled.json()["changed"] == 1
-    assert {m["signal_type"] for m in await matched()} == {"md5", "sha256"}
+    assert {m["signal_type"] for m in await matched()} == {"pdq_regions", "md5", "sha256"}
     await service.client.patch(f"/v1/banks/live/entries/{pdq_id}", json={"enabled": True}, headers=write)
-    assert len(await matched()) == 3
+    assert len(await matched()) == 4
     await service.client.delete(f"/v1/banks/live/entries/{pdq_id}", headers=write)
-    assert len(await matched()) == 2
+    assert len(await matched()) == 3
     await service.client.patch("/v1/banks/live", json={"enabled": False}, headers=write)
     assert await matched() == []
     renamed = await service.client.patch(
@@ -159,8 +159,8 @@ async def test_bank_writes_refresh_this_worker_at_once(service: Service, photos:
     assert renamed.json()["name"] == "renamed" and renamed.json()["threshold"] is None
     assert {m["bank"] for m in await matched()} == {"renamed"}
     shown = (await service.client.get("/v1/banks/renamed", headers=service.auth("banks:read"))).json()
-    assert shown["bank"]["entry_count"] == 2 and len(shown["entries"]) == 2
-    assert (await service.client.delete("/v1/banks/renamed", headers=write)).json()["entries_removed"] == 2
+    assert shown["bank"]["entry_count"] == 3 and len(shown["entries"]) == 3
+    assert (await service.client.delete("/v1/banks/renamed", headers=write)).json()["entries_removed"] == 3
     assert await matched() == []
 
 

@@ -17,6 +17,13 @@ def _random_value(signal_type: type[SignalType], rng: random.Random) -> str:
     if signal_type.match_kind is MatchKind.FRAMES:
         # A vpdq value: a few frame features joined by ";", timestamps with three decimals.
         return ";".join(f"{n},{rng.randint(50, 100)},{rng.getrandbits(256):064x},{n / 30:.3f}" for n in range(3))
+    if signal_type.match_kind is MatchKind.REGIONS:
+        # A pdq_regions value: name:quality:pdq_hex per region, in the canonical region order.
+        regions = ("full", "top", "left")
+        return ";".join(f"{name}:{rng.randint(50, 100)}:{rng.getrandbits(256):064x}" for name in regions)
+    if signal_type.match_kind is MatchKind.FRAME_REGIONS:
+        # A vpdq_regions value: frame@regions per frame, joined by "|".
+        return "|".join(f"{n * 30}@full:{rng.randint(50, 100)}:{rng.getrandbits(256):064x}" for n in range(3))
     bits = getattr(signal_type, "bits", 256)
     return f"{rng.getrandbits(bits):0{bits // 4}x}"
 

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     video_max_seconds: float = Field(default=0.0, ge=0, description="Video budget: seconds decoded; 0 = no limit.")
     video_max_frames: int = Field(default=0, ge=0, description="Video budget: frames decoded; 0 = no limit.")
     match_dihedral: bool = Field(default=False, description="Also match the 7 rotated/flipped PDQ variants.")
+    trim_borders: bool = Field(
+        default=True, description="Also match the picture inside near-uniform borders (letterbox, padding)."
+    )
+    region_hashes: bool = Field(
+        default=True,
+        description="Store pdq_regions (crop and part hashes) for images added to a bank, for crop/overlay matching.",
+    )
     fast_decode_min_side: int = Field(
         default=1024,
         ge=64,

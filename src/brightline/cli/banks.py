@@ -13,6 +13,7 @@ from brightline.banks import EntryInput
 from brightline.banks.formats import export_bank, import_file
 from brightline.cli.context import EXIT_MATCH, EXIT_OK, expand_paths, fail, get_context
 from brightline.errors import BrightlineError
+from brightline.matching.regions import PDQ_SIGNALS, default_media_signals
 from brightline.signals.hashing import hash_file
 
 bank_app = typer.Typer(
@@ -164,14 +165,19 @@ def bank_add(
     source: Annotated[str, typer.Option(help="Provenance recorded on the entries.")] = "local",
     note: Annotated[str | None, typer.Option(help="Note on every entry (default: the file name).")] = None,
     signals: Annotated[
-        str, typer.Option(help="Comma-separated signal types to add (pdq means vpdq for videos).")
-    ] = "pdq,md5,sha256",
+        str | None,
+        typer.Option(
+            help="Comma-separated signal types to add (pdq means vpdq for videos); default"
+            " pdq,pdq_regions,md5,sha256 (pdq_regions only with BRIGHTLINE_REGION_HASHES)."
+        ),
+    ] = None,
     allow_low_quality: Annotated[bool, typer.Option(help="Add PDQ hashes below the quality floor.")] = False,
 ) -> None:
     """Hash media files into a bank. The media themselves are not kept. Exit 1 if a file failed."""
     cli = get_context(ctx)
-    wanted = [s.strip() for s in signals.split(",") if s.strip()]
-    options = cli.hash_options(exact=True, dihedral=False)
+    chosen = signals.split(",") if signals is not None else default_media_signals(cli.settings.region_hashes)
+    wanted = [s.strip() for s in chosen if s.strip()]
+    options = cli.hash_options(exact=True, dihedral=False, known="pdq_regions" in wanted)
     entries: list[EntryInput] = []
     failed = 0
     for path in expand_paths(paths):
@@ -184,14 +190,15 @@ def bank_add(
         values = hashes.signals()
         if hashes.is_video:
             # A video has no still PDQ: asking for pdq means its vPDQ frames.
-            wanted_here = list(dict.fromkeys("vpdq" if s == "pdq" else s for s in wanted))
+            # Region hashes are for stills only.
+            wanted_here = list(dict.fromkeys("vpdq" if s == "pdq" else s for s in wanted if s != "pdq_regions"))
             if "vpdq" in wanted_here and "vpdq" not in values:
                 cli.err.print(f"{path}: no frame could be hashed; vpdq not added")
                 wanted_here.remove("vpdq")
         else:
             wanted_here = wanted
         for signal in wanted_here:
-            if signal == "pdq" and hashes.quality < cli.settings.min_quality and not allow_low_quality:
+            if signal in PDQ_SIGNALS and hashes.quality < cli.settings.min_quality and not allow_low_quality:
                 cli.err.print(f"{path}: PDQ quality {hashes.quality} is below {cli.settings.min_quality}; not added")
                 continue
             if signal not in values:

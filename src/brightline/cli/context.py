@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import typer
 from rich.console import Console
@@ -74,9 +75,10 @@ class CliContext:
             self._matcher.refresh()
         return self._matcher
 
-    def hash_options(self, exact: bool, dihedral: bool) -> HashOptions:
-        """Hashing options from flags and settings."""
-        return HashOptions.from_settings(self.settings, exact=exact, dihedral=dihedral)
+    def hash_options(self, exact: bool, dihedral: bool, *, known: bool = False) -> HashOptions:
+        """Hashing options from flags and settings; ``known`` for media going into a bank (region hashes)."""
+        regions: Literal["none", "known"] = "known" if known else "none"
+        return HashOptions.from_settings(self.settings, exact=exact, dihedral=dihedral, regions=regions)
 
     def close(self) -> None:
         """Release database connections."""

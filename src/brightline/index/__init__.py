@@ -14,12 +14,16 @@ from brightline.index.base import IndexHit, SignalIndex, index_for
 from brightline.index.exact import ExactIndex
 from brightline.index.frames import FrameIndex
 from brightline.index.hamming import HammingIndex
+from brightline.index.regions import RegionHit, RegionIndex
 from brightline.index.storage import META_NAME
+from brightline.index.video_regions import VideoRegionIndex
 
-_KINDS: dict[str, type[HammingIndex] | type[ExactIndex] | type[FrameIndex]] = {
+_KINDS: dict[str, type[SignalIndex]] = {
     HammingIndex.kind: HammingIndex,
     ExactIndex.kind: ExactIndex,
     FrameIndex.kind: FrameIndex,
+    RegionIndex.kind: RegionIndex,
+    VideoRegionIndex.kind: VideoRegionIndex,
 }
 
 
@@ -38,4 +42,15 @@ def load_index(path: Path) -> SignalIndex:
     return cls.load(path)
 
 
-__all__ = ["ExactIndex", "FrameIndex", "HammingIndex", "IndexHit", "SignalIndex", "index_for", "load_index"]
+__all__ = [
+    "ExactIndex",
+    "FrameIndex",
+    "HammingIndex",
+    "IndexHit",
+    "RegionHit",
+    "RegionIndex",
+    "SignalIndex",
+    "VideoRegionIndex",
+    "index_for",
+    "load_index",
+]

@@ -99,11 +99,13 @@ def as_id_array(ids: Sequence[int] | npt.NDArray[np.integer]) -> IdArray:
 
 
 def index_for(signal_type: type[SignalType]) -> SignalIndex:
-    """An empty index suited to ``signal_type`` (Hamming, exact or frames)."""
+    """An empty index suited to ``signal_type`` (Hamming, exact, frames or regions)."""
     # Imported here because both implementations import this module.
     from brightline.index.exact import ExactIndex
     from brightline.index.frames import FrameIndex
     from brightline.index.hamming import HammingIndex
+    from brightline.index.regions import RegionIndex
+    from brightline.index.video_regions import VideoRegionIndex
 
     if signal_type.match_kind is MatchKind.HAMMING:
         bits = getattr(signal_type, "bits", None)
@@ -114,4 +116,8 @@ def index_for(signal_type: type[SignalType]) -> SignalIndex:
         return ExactIndex()
     if signal_type.match_kind is MatchKind.FRAMES:
         return FrameIndex()
+    if signal_type.match_kind is MatchKind.REGIONS:
+        return RegionIndex()
+    if signal_type.match_kind is MatchKind.FRAME_REGIONS:
+        return VideoRegionIndex()
     raise SearchIndexError(f"no index for match kind {signal_type.match_kind!r}")

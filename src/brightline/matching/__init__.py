@@ -8,36 +8,38 @@ disabling entries never needs a full rebuild.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from brightline.banks import BankService, EntryRow
-from brightline.errors import BrightlineError, IndexFormatError
-from brightline.index import load_index
+from brightline.errors import BrightlineError
 from brightline.index.base import SignalIndex, index_for
 from brightline.index.frames import FrameIndex
 from brightline.index.idmap import IdRowMap
+from brightline.index.regions import RegionIndex
+from brightline.index.video_regions import VideoRegionIndex
 from brightline.matching.parallel import scan_in_order
+from brightline.matching.regions import query_variants, region_matches
 from brightline.matching.results import Match, MatchOptions, ScanResult
+from brightline.matching.snapshot import SNAPSHOT_META, read_snapshot, write_snapshot
 from brightline.matching.video import match_image_in_frames, match_video
+from brightline.matching.video_regions import match_video_regions
 from brightline.signals.base import MatchKind, SignalType
 from brightline.signals.hashing import HashOptions, MediaHashes, hash_file
 from brightline.signals.pdq_core import DIHEDRAL_NAMES
 from brightline.signals.registry import SignalRegistry, default_registry
 from brightline.signals.vpdq import VpdqFeature
+from brightline.signals.vpdq_regions_signal import decode_frame_regions
 from brightline.signals.vpdq_signal import decode_features
 
 # Rewrite the snapshot when this many changes were applied on top of it, so that
 # start-up stays fast without writing the snapshot on every small change.
 SNAPSHOT_AFTER_CHANGES = 10_000
-SNAPSHOT_META = "snapshot.json"
 # Video frames are PDQ hashes: their distances use the PDQ thresholds (bank or default).
 _FRAME_SIGNAL = "pdq"
 _VIDEO_SIGNAL = "vpdq"
@@ -51,30 +53,6 @@ __all__ = ["Match", "MatchOptions", "Matcher", "ScanResult"]
 class _BankMeta:
     name: str
     threshold: int | None
-
-
-def _snapshot_token(folder: Path) -> str | None:
-    """The entry-map token of the snapshot in ``folder``, if a readable one is there."""
-    try:
-        token = json.loads((folder / SNAPSHOT_META).read_text()).get("entry_map")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return token if isinstance(token, str) else None
-
-
-@contextmanager
-def _snapshot_lock(folder: Path, *, exclusive: bool) -> Iterator[bool]:
-    """An advisory lock on the snapshot folder: shared for readers, exclusive (non-blocking) for the writer."""
-    with open(folder / ".lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, (fcntl.LOCK_EX | fcntl.LOCK_NB) if exclusive else fcntl.LOCK_SH)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class Matcher:
@@ -141,6 +119,10 @@ class Matcher:
             index = index_for(kind)
             if kind.match_kind is MatchKind.FRAMES:
                 index = FrameIndex(min_quality=self.options.min_quality)
+            elif kind.match_kind is MatchKind.REGIONS:
+                index = RegionIndex(min_quality=self.options.min_quality)
+            elif kind.match_kind is MatchKind.FRAME_REGIONS:
+                index = VideoRegionIndex(min_quality=self.options.min_quality)
             self._indexes[signal_type] = index
         return self._indexes[signal_type]
 
@@ -172,72 +154,28 @@ class Matcher:
             self._entry_bank.assign(arr, np.asarray(bank_ids, dtype=np.int64))
 
     def save_snapshot(self) -> None:
-        """Persist every index and the entry-to-bank map at the current revision.
-
-        One process writes at a time (an exclusive lock on the folder); a process that finds
-        the lock taken skips this save and tries again after its next refresh.
-        """
+        """Persist every index and the entry-to-bank map at the current revision (see snapshot.py)."""
         if self._index_dir is None:
             return
-        self._index_dir.mkdir(parents=True, exist_ok=True)
-        with _snapshot_lock(self._index_dir, exclusive=True) as locked:
-            if not locked:
-                return
-            for signal_type, index in self._indexes.items():
-                index.save(self._index_dir / signal_type)
-            ids, bank_ids = self._entry_bank.arrays()
-            token = f"{os.getpid()}-{self.revision}"
-            np.save(self._index_dir / f"entry-ids-{token}.npy", ids)
-            np.save(self._index_dir / f"entry-banks-{token}.npy", bank_ids)
-            meta = {
-                "store_id": self._banks.store_id(),
-                "revision": self.revision,
-                "signal_types": sorted(self._indexes),
-                "entry_map": token,
-            }
-            # Written last and renamed into place, so readers see the old snapshot or the new one.
-            tmp = self._index_dir / f".{SNAPSHOT_META}.{os.getpid()}"
-            tmp.write_text(json.dumps(meta))
-            previous = _snapshot_token(self._index_dir)
-            tmp.replace(self._index_dir / SNAPSHOT_META)
-            if previous and previous != token:
-                for stale in (f"entry-ids-{previous}.npy", f"entry-banks-{previous}.npy"):
-                    # Readers that mapped the old files keep them alive until they unmap (POSIX).
-                    (self._index_dir / stale).unlink(missing_ok=True)
+        token = write_snapshot(self._index_dir, self._indexes, self._entry_bank, self.revision, self._banks.store_id())
+        if token is not None:  # else another process holds the lock: try again after the next refresh
             self._based_on = (token, self.revision)
-        self._changes_since_snapshot = 0
+            self._changes_since_snapshot = 0
 
     def _load_snapshot(self) -> None:
-        if self._index_dir is None or not (self._index_dir / SNAPSHOT_META).exists():
+        snapshot = None
+        if self._index_dir is not None:
+            snapshot = read_snapshot(
+                self._index_dir,
+                store_id=self._banks.store_id(),
+                current_revision=self._banks.current_revision(),
+                min_quality=self.options.min_quality,
+            )
+        if snapshot is None:
             self._changes_since_snapshot = SNAPSHOT_AFTER_CHANGES  # write one after the full build
             return
-        try:
-            with _snapshot_lock(self._index_dir, exclusive=False):
-                meta = json.loads((self._index_dir / SNAPSHOT_META).read_text())
-                revision = int(meta["revision"])
-                if meta["store_id"] != self._banks.store_id():
-                    raise IndexFormatError("snapshot was built from a different database")
-                if revision > self._banks.current_revision():
-                    raise IndexFormatError("snapshot is newer than the database")
-                indexes = {name: load_index(self._index_dir / name) for name in meta["signal_types"]}
-                for index in indexes.values():
-                    if isinstance(index, FrameIndex) and index.min_quality != self.options.min_quality:
-                        raise IndexFormatError("snapshot frame index was built with another quality floor")
-                token = str(meta["entry_map"])
-                # Copy-on-write maps: shared between workers until an entry is discarded.
-                ids = np.load(self._index_dir / f"entry-ids-{token}.npy", mmap_mode="c", allow_pickle=False)
-                bank_ids = np.load(self._index_dir / f"entry-banks-{token}.npy", mmap_mode="c", allow_pickle=False)
-                if ids.dtype != np.int64 or bank_ids.dtype != np.int64 or ids.shape != bank_ids.shape:
-                    raise IndexFormatError("snapshot entry map is damaged")
-                if ids.shape[0] != sum(len(index) for index in indexes.values()):
-                    raise IndexFormatError("snapshot entry map does not match its indexes")
-                entry_bank = IdRowMap.from_sorted(ids, bank_ids)
-        except (OSError, ValueError, KeyError, TypeError, BrightlineError):
-            # A damaged or foreign snapshot is only a cache: rebuild from the store.
-            self._changes_since_snapshot = SNAPSHOT_AFTER_CHANGES
-            return
-        self._indexes, self._entry_bank, self.revision = indexes, entry_bank, revision
-        self._based_on = (token, revision)
+        self._indexes, self._entry_bank, self.revision = snapshot.indexes, snapshot.entry_bank, snapshot.revision
+        self._based_on = (snapshot.token, snapshot.revision)
         self._changes_since_snapshot = 0
 
     def size(self) -> dict[str, int]:
@@ -262,9 +200,13 @@ class Matcher:
         return max([default, *custom])
 
     def match_values(
-        self, signal_type_name: str, values: Sequence[str], banks: Collection[str] | None = None
+        self,
+        signal_type_name: str,
+        values: Sequence[str],
+        banks: Collection[str] | None = None,
+        variant_names: Sequence[str] | None = None,
     ) -> list[Match]:
-        """Matches for one query value; several values are dihedral variants, in DIHEDRAL_NAMES order."""
+        """Matches for one query value; several values are its variants (default: DIHEDRAL_NAMES order)."""
         signal_type = self._registry.get(signal_type_name)
         if signal_type.match_kind is MatchKind.FRAMES:
             features = [f for value in values for f in decode_features(value)]
@@ -274,12 +216,19 @@ class Matcher:
             return []
         canonical = [signal_type.validate(v) for v in values]
         radius = self._max_radius(signal_type)
+        if isinstance(index, RegionIndex):
+            resolve = self._resolver(banks, signal_type)
+            return region_matches(index, canonical, radius, resolve, signal_type.name)
+        if isinstance(index, VideoRegionIndex):
+            frames = [frame for value in canonical for frame in decode_frame_regions(value)]
+            return self._sorted(self.match_video_regions(frames, None, banks))
+        names = variant_names or (DIHEDRAL_NAMES if len(canonical) > 1 else ["original"])
         best: dict[int, Match] = {}
         found = index.search_many(canonical, radius)
         hit_ids = np.asarray([h.entry_id for hits in found for h in hits], dtype=np.int64)
         bank_of = dict(zip(hit_ids.tolist(), self._entry_bank.lookup(hit_ids).tolist(), strict=True))
         for variant_no, hits in enumerate(found):
-            variant = DIHEDRAL_NAMES[variant_no] if len(canonical) > 1 else "original"
+            variant = names[variant_no]
             for hit in hits:
                 bank_id = bank_of.get(hit.entry_id, -1)
                 if bank_id not in self._bank_meta:
@@ -297,9 +246,11 @@ class Matcher:
     def _sorted(self, matches: list[Match]) -> list[Match]:
         return sorted(matches, key=lambda m: (m.distance, m.bank, m.entry_id, m.signal_type))
 
-    def _resolver(self, banks: Collection[str] | None) -> Callable[[Sequence[int]], dict[int, tuple[str, int]]]:
-        """Entry ids -> (bank name, PDQ threshold) for entries of live banks the query may hit."""
-        pdq = self._registry.get(_FRAME_SIGNAL)
+    def _resolver(
+        self, banks: Collection[str] | None, signal_type: type[SignalType] | None = None
+    ) -> Callable[[Sequence[int]], dict[int, tuple[str, int]]]:
+        """Entry ids -> (bank name, threshold) for entries of live banks the query may hit (PDQ's by default)."""
+        pdq = signal_type or self._registry.get(_FRAME_SIGNAL)
 
         def resolve(entry_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
             ids = np.asarray(entry_ids, dtype=np.int64)
@@ -331,6 +282,23 @@ class Matcher:
             candidate_percent=self.options.video_candidate_percent,
         )
 
+    def match_video_regions(
+        self, frames: Sequence[tuple[int, str]], timestamps: Mapping[int, float] | None, banks: Collection[str] | None
+    ) -> list[Match]:
+        """vpdq_regions entries that a video's (frame number, regions) hit by the percent convention."""
+        index = self._indexes.get("vpdq_regions")
+        signal_type = self._registry.get("vpdq_regions")
+        return match_video_regions(
+            frames,
+            timestamps,
+            index=index if isinstance(index, VideoRegionIndex) else None,
+            radius=self._max_radius(signal_type),
+            resolve=self._resolver(banks, signal_type),
+            min_quality=self.options.min_quality,
+            query_percent=self.options.video_query_percent,
+            candidate_percent=self.options.video_candidate_percent,
+        )
+
     def match_hashes(self, hashes: MediaHashes, banks: Collection[str] | None = None) -> tuple[list[Match], bool]:
         """Matches for every signal of a media file, and whether PDQ was skipped for low quality.
 
@@ -343,6 +311,9 @@ class Matcher:
             for name in ("md5", "sha256"):
                 matches.extend(self.match_values(name, [hashes.signals()[name]], banks))
             matches.extend(self.match_video_features(features, banks))
+            if hashes.video_regions:
+                times = {f.frame_number: f.timestamp for f in features}
+                matches.extend(self.match_video_regions(decode_frame_regions(hashes.video_regions), times, banks))
             low = not any(f.quality >= self.options.min_quality for f in features)
             return self._sorted(matches), low
         low_quality = hashes.quality < self.options.min_quality
@@ -350,27 +321,37 @@ class Matcher:
             if name == "pdq":
                 if low_quality:
                     continue
-                variants = [value]
-                if self.options.dihedral and hashes.pdq_dihedral:
-                    variants = list(hashes.pdq_dihedral)
-                matches.extend(self.match_values(name, variants, banks))
+                variants, names = query_variants(hashes, dihedral=self.options.dihedral)
+                matches.extend(self.match_values(name, variants, banks, names))
                 matches.extend(
                     match_image_in_frames(
                         variants,
                         frame_index=self._frame_index(),
                         radius=self._max_radius(self._registry.get(_FRAME_SIGNAL)),
                         resolve=self._resolver(banks),
-                        variants=DIHEDRAL_NAMES if len(variants) > 1 else ["original"],
+                        variants=names,
                     )
                 )
+                continue
+            if name == "pdq_regions" and low_quality:
                 continue
             matches.extend(self.match_values(name, [value], banks))
         return self._sorted(matches), low_quality
 
+    @property
+    def wants_regions(self) -> bool:
+        """Whether any bank holds pdq_regions entries (so queries should compute their parts)."""
+        kinds = (RegionIndex, VideoRegionIndex)
+        return any(isinstance(index, kinds) and len(index) > 0 for index in self._indexes.values())
+
+    def query_options(self, options: HashOptions) -> HashOptions:
+        """``options`` with query region hashes turned on when some bank can use them."""
+        return replace(options, regions="query") if self.wants_regions and options.regions == "none" else options
+
     def scan_file(self, path: Path, options: HashOptions, banks: Collection[str] | None = None) -> ScanResult:
         """Hash and match one file; per-file errors become the result's ``error``."""
         try:
-            hashes = hash_file(path, options)
+            hashes = hash_file(path, self.query_options(options))
         except BrightlineError as exc:
             return ScanResult(file=str(path), error=str(exc))
         matches, low_quality = self.match_hashes(hashes, banks)
@@ -386,7 +367,7 @@ class Matcher:
     ) -> Iterator[ScanResult]:
         """Scan files in input order: hashed in worker processes (big jobs) or threads, matched here."""
         count = workers or os.cpu_count() or 1
-        hash_options = options  # what scan_file hashes with
+        hash_options = self.query_options(options)  # what scan_file hashes with
         scan_one = lambda p: self.scan_file(p, options, banks)  # noqa: E731
         for result in scan_in_order(paths, hash_options, count, scan_one, lambda h: self.match_hashes(h, banks)):
             if on_result is not None:

@@ -82,6 +82,11 @@ class IndexKeeper:
         age = self.age_seconds()
         return self._loaded and age is not None and age <= self.max_age_seconds
 
+    @property
+    def wants_regions(self) -> bool:
+        """Whether queries should compute region hashes (some bank holds pdq_regions entries)."""
+        return self._matcher.wants_regions
+
     def match_hashes(self, hashes: MediaHashes) -> tuple[list[Match], bool]:
         """Matcher.match_hashes under the lock."""
         self.ensure_loaded()

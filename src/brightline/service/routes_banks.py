@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile as FormFile
 from brightline.auth import ApiKeyInfo
 from brightline.banks import UNSET, EntryInput, detect_format, import_file
 from brightline.errors import BrightlineError, HashListFormatError, UnsupportedContentTypeError, ValidationError
+from brightline.matching.regions import MEDIA_SIGNALS, PDQ_SIGNALS, default_media_signals
 from brightline.service.deps import JsonBody, MultipartBody, is_json, is_multipart, require_scope
 from brightline.service.schemas import BankCreate, BankPatch, EntriesIn, EntryPatch
 from brightline.service.state import ServiceState, get_state
@@ -29,7 +30,6 @@ router = APIRouter(prefix="/v1/banks", tags=["banks"])
 State = Annotated[ServiceState, Depends(get_state)]
 Reader = Annotated[ApiKeyInfo, Depends(require_scope("banks:read"))]
 Writer = Annotated[ApiKeyInfo, Depends(require_scope("banks:write"))]
-MEDIA_SIGNALS = ("pdq", "md5", "sha256")
 
 _ENTRY_SCHEMA = {"$ref": "#/components/schemas/EntriesIn"}
 _ENTRIES_BODY: dict[str, Any] = {
@@ -134,7 +134,8 @@ def _add_json(state: ServiceState, name: str, body: EntriesIn) -> dict[str, obje
 
 
 def _add_media(state: ServiceState, name: str, uploads: list[FormFile], fields: dict[str, str]) -> dict[str, object]:
-    wanted = [s.strip().lower() for s in fields.get("signals", ",".join(MEDIA_SIGNALS)).split(",") if s.strip()]
+    default = ",".join(default_media_signals(state.settings.region_hashes))
+    wanted = [s.strip().lower() for s in fields.get("signals", default).split(",") if s.strip()]
     unknown = [s for s in wanted if s not in MEDIA_SIGNALS]
     if unknown or not wanted:
         raise ValidationError(f"signals must be a comma-separated subset of {', '.join(MEDIA_SIGNALS)}")
@@ -146,17 +147,21 @@ def _add_media(state: ServiceState, name: str, uploads: list[FormFile], fields: 
         label = upload.filename or "upload"
         try:
             # Banks built from media always hash on the exact path, like the CLI.
-            values = hash_upload(state, upload, exact=True, dihedral=False)
+            values = hash_upload(state, upload, exact=True, dihedral=False, known="pdq_regions" in wanted)
         except BrightlineError as exc:
             raise type(exc)(f"{label}: {exc.message}") from None
+        produced = values.signals()
         for signal in wanted:
-            if signal == "pdq" and values.quality < state.settings.min_quality and not allow_low:
+            if signal not in produced:
+                skipped.append(f"{label}: no {signal} for this media")
+                continue
+            if signal in PDQ_SIGNALS and values.quality < state.settings.min_quality and not allow_low:
                 skipped.append(f"{label}: pdq quality {values.quality} is below {state.settings.min_quality}")
                 continue
             entries.append(
                 EntryInput(
                     signal,
-                    values.signals()[signal],
+                    produced[signal],
                     source=fields.get("source", "api"),
                     category=fields.get("category", ""),
                     note=fields.get("note") or label,

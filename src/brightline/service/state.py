@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from fastapi import Request
 
@@ -29,10 +30,18 @@ class ServiceState:
     limiter: RateLimiter
     metrics: Metrics
 
-    def hash_options(self, *, exact: bool = False, dihedral: bool | None = None) -> HashOptions:
-        """Hashing options from settings; dihedral variants follow the matching setting by default."""
+    def hash_options(self, *, exact: bool = False, dihedral: bool | None = None, known: bool = False) -> HashOptions:
+        """Hashing options from settings; dihedral variants follow the matching setting by default.
+
+        ``known``: media going into a bank (region hashes with crops, if configured); else a
+        query, which computes its region parts only when some bank holds region hashes.
+        """
         use_dihedral = self.settings.match_dihedral if dihedral is None else dihedral
-        return HashOptions.from_settings(self.settings, exact=exact, dihedral=use_dihedral)
+        if known:
+            regions: Literal["none", "query", "known"] = "known"
+        else:
+            regions = "query" if self.keeper.wants_regions else "none"
+        return HashOptions.from_settings(self.settings, exact=exact, dihedral=use_dihedral, regions=regions)
 
 
 def get_state(request: Request) -> ServiceState:

@@ -16,10 +16,15 @@ def read_upload(upload: UploadFile, max_bytes: int) -> bytes:
 
 
 def hash_upload(
-    state: ServiceState, upload: UploadFile, *, exact: bool = False, dihedral: bool | None = None
+    state: ServiceState,
+    upload: UploadFile,
+    *,
+    exact: bool = False,
+    dihedral: bool | None = None,
+    known: bool = False,
 ) -> MediaHashes:
     """Hash one uploaded image with the service's limits; CPU-bound, so call from a worker thread."""
     data = read_upload(upload, state.settings.max_file_bytes)
-    hashes = hash_bytes(data, state.hash_options(exact=exact, dihedral=dihedral))
+    hashes = hash_bytes(data, state.hash_options(exact=exact, dihedral=dihedral, known=known))
     state.metrics.hashes.inc()
     return hashes

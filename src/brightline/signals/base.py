@@ -14,11 +14,13 @@ from brightline.signals.hexcodes import validate_hex
 
 
 class MatchKind(StrEnum):
-    """How a signal type is searched: by Hamming distance, by equality, or frame by frame (video)."""
+    """How a signal type is searched: by Hamming distance, by equality, frame by frame (video) or region by region."""
 
     HAMMING = "hamming"
     EXACT = "exact"
     FRAMES = "frames"
+    REGIONS = "regions"
+    FRAME_REGIONS = "frame_regions"
 
 
 class SignalType(ABC):

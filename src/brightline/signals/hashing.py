@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from brightline.errors import MediaTooLargeError
 from brightline.settings import Settings
 from brightline.signals.media import decode_image, read_media_bytes
 from brightline.signals.pdq import pdq_hash_pixels
+from brightline.signals.regions import FULL, RegionHash, region_hashes, trimmed_hash
+from brightline.signals.regions_signal import encode_regions
 from brightline.signals.video import VideoHashes, is_video, vpdq_hash
 from brightline.signals.vpdq_signal import encode_features
 
@@ -27,13 +30,27 @@ class HashOptions:
     frame_size: int | None = None  # video: resize frames to N x N before hashing
     max_video_seconds: float | None = None  # video budget: stop decoding after this much video
     max_video_frames: int | None = None  # video budget: stop decoding after this many frames
+    # Images: also hash the picture inside near-uniform margins (pdq_trimmed), and which
+    # region hashes to add (pdq_regions): "known" for media going into a bank (crops and
+    # parts), "query" for media being matched (parts), "none" to skip them.
+    trim: bool = True
+    regions: Literal["none", "query", "known"] = "none"
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, exact: bool, dihedral: bool) -> HashOptions:
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        exact: bool,
+        dihedral: bool,
+        regions: Literal["none", "query", "known"] = "none",
+    ) -> HashOptions:
         """Options from the configured limits, video sampling and budgets (0 budgets mean none)."""
         return cls(
             exact=exact,
             dihedral=dihedral,
+            trim=settings.trim_borders,
+            regions=regions,
             max_pixels=settings.max_image_pixels,
             max_bytes=settings.max_file_bytes,
             fast_min_side=settings.fast_decode_min_side,
@@ -55,6 +72,9 @@ class MediaHashes:
     width: int = 0
     height: int = 0
     format: str = ""
+    pdq_trimmed: str = ""  # PDQ inside near-uniform margins, when the image has such margins
+    regions: str = ""  # pdq_regions value, when asked for
+    video_regions: str = ""  # vpdq_regions value of a video, when asked for
     extra: dict[str, str] = field(default_factory=dict)
     video: VideoHashes | None = None
 
@@ -67,8 +87,11 @@ class MediaHashes:
         """Signal type name -> value, for matching (vpdq instead of pdq for a video with features)."""
         if self.video is not None:
             video = {"vpdq": encode_features(self.video.features)} if self.video.features else {}
+            if self.video_regions:
+                video["vpdq_regions"] = self.video_regions
             return {"md5": self.md5, "sha256": self.sha256, **video, **self.extra}
-        return {"pdq": self.pdq, "md5": self.md5, "sha256": self.sha256, **self.extra}
+        regions = {"pdq_regions": self.regions} if self.regions else {}
+        return {"pdq": self.pdq, "md5": self.md5, "sha256": self.sha256, **regions, **self.extra}
 
 
 def video_media_hashes(video: VideoHashes) -> MediaHashes:
@@ -106,6 +129,11 @@ def hash_bytes(data: bytes, options: HashOptions = HashOptions()) -> MediaHashes
         data, exact=options.exact, max_pixels=options.max_pixels, fast_min_side=options.fast_min_side
     )
     pdq = pdq_hash_pixels(decoded.pixels, dihedral=options.dihedral)
+    trimmed = trimmed_hash(decoded.pixels) if options.trim else None
+    regions = ""
+    if options.regions != "none":
+        plain = RegionHash(FULL, pdq.value, pdq.quality)
+        regions = encode_regions(region_hashes(decoded.pixels, plain, known=options.regions == "known"))
     return MediaHashes(
         md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
         sha256=hashlib.sha256(data).hexdigest(),
@@ -115,6 +143,8 @@ def hash_bytes(data: bytes, options: HashOptions = HashOptions()) -> MediaHashes
         width=decoded.width,
         height=decoded.height,
         format=decoded.format,
+        pdq_trimmed=trimmed.pdq if trimmed is not None and trimmed.quality > 0 else "",
+        regions=regions,
     )
 
 

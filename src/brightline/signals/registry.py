@@ -11,6 +11,8 @@ from brightline.hookspecs import PROJECT, BrightlineSpec, hookimpl
 from brightline.signals.base import SignalType
 from brightline.signals.cryptographic import Md5Signal, Sha256Signal
 from brightline.signals.pdq import PdqSignal
+from brightline.signals.regions_signal import PdqRegionsSignal
+from brightline.signals.vpdq_regions_signal import VpdqRegionsSignal
 from brightline.signals.vpdq_signal import VpdqSignal
 
 
@@ -19,8 +21,8 @@ class BuiltinSignals:
 
     @hookimpl
     def brightline_signal_types(self) -> list[type[SignalType]]:
-        """PDQ, MD5, SHA-256 and vPDQ."""
-        return [PdqSignal, Md5Signal, Sha256Signal, VpdqSignal]
+        """PDQ, MD5, SHA-256, vPDQ and brightline's region hashes for images and video frames."""
+        return [PdqSignal, Md5Signal, Sha256Signal, VpdqSignal, PdqRegionsSignal, VpdqRegionsSignal]
 
 
 def make_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:

@@ -1,0 +1,93 @@
+"""Video matching with vpdq_regions: the vPDQ percent convention, with part-aware frame matches.
+
+Same convention as brightline.matching.video (query frames below the quality floor dropped,
+identical frames counted once, query percent and candidate percent against thresholds), but
+a query frame matches a known frame when their whole frames are within the threshold *or*
+PARTS_NEEDED of their halves/quarters are: a logo or caption over part of every frame no
+longer hides the video.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from brightline.index.video_regions import VideoRegionIndex
+from brightline.matching.results import Match
+from brightline.matching.video import Resolve
+from brightline.signals.regions import FULL
+from brightline.signals.regions_signal import decode_regions
+
+
+@dataclass
+class _Candidate:
+    query_frames: set[int] = field(default_factory=set)  # positions in the usable query frames
+    slots: set[int] = field(default_factory=set)  # candidate frames hit
+    distance: int = 1 << 30
+    by_parts: bool = False
+
+
+def _full_quality(regions: str) -> int:
+    return next((r.quality for r in decode_regions(regions) if r.name == FULL), 0)
+
+
+def _percent(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+def _ranges(times: Sequence[float], matched: set[int]) -> tuple[tuple[float, float], ...]:
+    """Runs of consecutive matched query frames as (first, last) timestamps."""
+    ranges: list[tuple[float, float]] = []
+    run: tuple[float, float] | None = None
+    for position, time in enumerate(times):
+        if position in matched:
+            run = (time, time) if run is None else (run[0], time)
+        elif run is not None:
+            ranges.append(run)
+            run = None
+    if run is not None:
+        ranges.append(run)
+    return tuple(ranges)
+
+
+def match_video_regions(
+    frames: Sequence[tuple[int, str]],
+    timestamps: Mapping[int, float] | None,
+    *,
+    index: VideoRegionIndex | None,
+    radius: int,
+    resolve: Resolve,
+    min_quality: int,
+    query_percent: float,
+    candidate_percent: float,
+) -> list[Match]:
+    """vpdq_regions entries passing both percent thresholds for the query's (frame number, regions) list."""
+    usable = [(number, regions) for number, regions in frames if _full_quality(regions) >= min_quality]
+    if index is None or not len(index) or not usable:
+        return []
+    found = index.search_frames([regions for _, regions in usable], radius)
+    allowed = resolve(sorted({hit.entry_id for hits in found for hit in hits}))
+    candidates: dict[int, _Candidate] = {}
+    for position, hits in enumerate(found):
+        for hit in hits:
+            bank = allowed.get(hit.entry_id)
+            if bank is None or hit.distance > bank[1]:
+                continue
+            candidate = candidates.setdefault(hit.entry_id, _Candidate())
+            candidate.query_frames.add(position)
+            candidate.slots.add(hit.slot)
+            candidate.distance = min(candidate.distance, hit.distance)
+            candidate.by_parts |= hit.variant.startswith("parts")
+    matches = []
+    for entry_id, candidate in candidates.items():
+        q = _percent(len(candidate.query_frames), len(usable))
+        c = _percent(len(candidate.slots), index.frame_count(entry_id))
+        if q < query_percent or c < candidate_percent:
+            continue
+        ranges = None
+        if timestamps is not None:
+            ranges = _ranges([timestamps.get(number, 0.0) for number, _ in usable], candidate.query_frames)
+        variant = "frames+parts" if candidate.by_parts else "frames"
+        bank_name = allowed[entry_id][0]
+        matches.append(Match(bank_name, entry_id, "vpdq_regions", candidate.distance, variant, q, c, ranges))
+    return matches
