@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
+import threading
 from collections import deque
-from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO, Final, cast
 
 import av
+import av.container
 import av.error
 import numpy as np
 import numpy.typing as npt
+from av.video.reformatter import VideoReformatter
 
 from brightline.errors import (
     CorruptMediaError,
@@ -40,7 +42,8 @@ from brightline.signals.video_sniff import (
     open_file,
     sniff_container,
 )
-from brightline.signals.video_webp import WebpAnimation, open_webp_animation
+from brightline.signals.video_source import FrameSource, open_av, open_webp
+from brightline.signals.video_sparse import SparseMismatchError
 from brightline.signals.vpdq import (
     VpdqFeature,
     frame_interval,
@@ -63,6 +66,10 @@ DEFAULT_MAX_PIXELS: Final = 100_000_000
 _RESIZE_INTERPOLATION: Final = "LANCZOS"
 # Sampled frames in flight between the decoder and the hashing threads; bounds memory.
 _IN_FLIGHT_PER_WORKER: Final = 2
+# One swscale context per hashing thread, reused frame after frame: VideoFrame.to_ndarray
+# builds a fresh context (and, with threads=0, a fresh thread pool) for every frame, which
+# cost three times the conversion itself.
+_SCALERS: Final = threading.local()
 
 
 @dataclass(frozen=True)
@@ -99,92 +106,121 @@ def vpdq_hash(
     max_seconds: float | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int = 4,
+    skip_unsampled: bool = True,
 ) -> VideoHashes:
     """vPDQ of a video: PDQ of every frame ``seconds_per_hash`` apart (0 = all), plus MD5/SHA-256."""
+    # skip_unsampled=False decodes every frame even where the stream lets sampling skip
+    # some; the features are the same either way (see brightline.signals.video_sparse).
     _validate(frame_size, max_frames, max_seconds, max_pixels, workers)
     frame_interval(seconds_per_hash, 1.0)  # validates seconds_per_hash before any I/O
+    options = _Options(seconds_per_hash, frame_size, max_frames, max_seconds, max_pixels, workers, skip_unsampled)
     if isinstance(source, Path):
         check_regular_file(source)
         md5, sha256 = digest_file(source)
         with open_file(source) as handle:
-            return _hash_stream(
-                handle, md5, sha256, seconds_per_hash, frame_size, max_frames, max_seconds, max_pixels, workers
-            )
+            return _hash_stream(handle, md5, sha256, options)
     data = bytes(source)
     if not data:
         raise EmptyMediaError("the media is empty")
     md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
     sha256 = hashlib.sha256(data).hexdigest()
-    return _hash_stream(
-        io.BytesIO(data), md5, sha256, seconds_per_hash, frame_size, max_frames, max_seconds, max_pixels, workers
-    )
+    return _hash_stream(io.BytesIO(data), md5, sha256, options)
 
 
 # --- hashing --------------------------------------------------------------------------
 
 
-def _hash_stream(
-    handle: BinaryIO,
-    md5: str,
-    sha256: str,
-    seconds_per_hash: float,
-    frame_size: int | None,
-    max_frames: int | None,
-    max_seconds: float | None,
-    max_pixels: int,
-    workers: int,
-) -> VideoHashes:
+@dataclass(frozen=True)
+class _Options:
+    seconds_per_hash: float
+    frame_size: int | None
+    max_frames: int | None
+    max_seconds: float | None
+    max_pixels: int
+    workers: int
+    skip_unsampled: bool
+
+
+def _hash_stream(handle: BinaryIO, md5: str, sha256: str, options: _Options) -> VideoHashes:
     """Sniff, open and hash one video held in a seekable binary stream."""
     container = sniff_container(handle)
     if container is None:
         raise UnsupportedMediaError(not_video_message(handle))
-    source = (
-        _open_webp(handle, max_pixels)
-        if container.demuxer == "pillow-webp"
-        else _open_av(handle, container, max_pixels)
-    )
-    with source:
-        if frame_size is None and min(source.width, source.height) < MIN_HASHABLE_DIM:
-            raise UnsupportedMediaError(
-                f"{source.width}x{source.height} frames are too small for PDQ (at least {MIN_HASHABLE_DIM} px a side)"
-            )
-        interval = frame_interval(seconds_per_hash, source.fps)
-        features: list[VpdqFeature] = []
-        pending: deque[tuple[int, Future[tuple[str, int]]]] = deque()
-        count = 0
-        truncated = False
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vpdq") as pool:
-            for frame in source.frames():
-                if (max_frames is not None and count >= max_frames) or (
-                    max_seconds is not None and frame_timestamp(count, source.fps) >= max_seconds
-                ):
-                    truncated = True
-                    break
-                if frame_size is None and min(frame.width, frame.height) < MIN_HASHABLE_DIM:
-                    raise UnsupportedMediaError(f"frame {count} is {frame.width}x{frame.height}, too small for PDQ")
-                if frame.width * frame.height > max_pixels:
-                    raise MediaTooLargeError(f"frame {count} has more than {max_pixels} pixels")
-                if count % interval == 0:
-                    # Non-sampled frames are decoded (the codec needs them) but never converted.
-                    pending.append((count, pool.submit(_hash_frame, frame, frame_size)))
-                    if len(pending) >= workers * _IN_FLIGHT_PER_WORKER:
-                        features.append(_collect(pending.popleft(), source.fps))
-                count += 1
-            features.extend(_collect(item, source.fps) for item in pending)
-        if count == 0:
-            raise CorruptMediaError(f"the {container.name} video has no decodable frames")
-        return VideoHashes(
-            md5=md5,
-            sha256=sha256,
-            features=tuple(features),
-            duration=source.duration if source.duration > 0 else count / source.fps,
-            frame_count=count,
-            average_fps=source.fps,
-            width=source.width,
-            height=source.height,
-            format=container.name,
-            truncated=truncated,
+    if container.demuxer == "pillow-webp":
+        with open_webp(handle, options.max_pixels) as source:
+            return _hash_source(source, container, md5, sha256, options)
+    try:
+        with open_av(handle, container, options.max_pixels, options.skip_unsampled) as source:
+            return _hash_source(source, container, md5, sha256, options)
+    except SparseMismatchError:
+        # The packet index promised more than the decoder kept: decode every frame instead.
+        handle.seek(0)
+        with open_av(handle, container, options.max_pixels, sparse=False) as source:
+            return _hash_source(source, container, md5, sha256, options)
+
+
+def _hash_source(
+    source: FrameSource, container: VideoContainer, md5: str, sha256: str, options: _Options
+) -> VideoHashes:
+    """Hash the sampled frames of an opened video on a small thread pool."""
+    frame_size, workers = options.frame_size, options.workers
+    if frame_size is None and min(source.width, source.height) < MIN_HASHABLE_DIM:
+        raise UnsupportedMediaError(
+            f"{source.width}x{source.height} frames are too small for PDQ (at least {MIN_HASHABLE_DIM} px a side)"
         )
+    interval = frame_interval(options.seconds_per_hash, source.fps)
+    limit = _frame_limit(options.max_frames, options.max_seconds, source.fps)
+    features: list[VpdqFeature] = []
+    pending: deque[tuple[int, Future[tuple[str, int]]]] = deque()
+    count = 0
+    truncated = False
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vpdq") as pool:
+        for number, frame in source.frames(interval, limit):
+            if limit is not None and number >= limit:
+                truncated = True
+                break
+            if frame_size is None and min(frame.width, frame.height) < MIN_HASHABLE_DIM:
+                raise UnsupportedMediaError(f"frame {number} is {frame.width}x{frame.height}, too small for PDQ")
+            if frame.width * frame.height > options.max_pixels:
+                raise MediaTooLargeError(f"frame {number} has more than {options.max_pixels} pixels")
+            if number % interval == 0:
+                # Frames between samples are decoded only as far as the codec needs; never converted.
+                pending.append((number, pool.submit(_hash_frame, frame, frame_size)))
+                if len(pending) >= workers * _IN_FLIGHT_PER_WORKER:
+                    features.append(_collect(pending.popleft(), source.fps))
+            count = number + 1
+        features.extend(_collect(item, source.fps) for item in pending)
+    if source.frame_total is not None:  # sparse decoding counted the frames without decoding them all
+        count = source.frame_total if limit is None else min(source.frame_total, limit)
+        truncated = count < source.frame_total
+    if count == 0:
+        raise CorruptMediaError(f"the {container.name} video has no decodable frames")
+    return VideoHashes(
+        md5=md5,
+        sha256=sha256,
+        features=tuple(features),
+        duration=source.duration if source.duration > 0 else count / source.fps,
+        frame_count=count,
+        average_fps=source.fps,
+        width=source.width,
+        height=source.height,
+        format=container.name,
+        truncated=truncated,
+    )
+
+
+def _frame_limit(max_frames: int | None, max_seconds: float | None, fps: float) -> int | None:
+    """How many frames the budgets allow: the first frame number over either, or None."""
+    limits = [] if max_frames is None else [max_frames]
+    if max_seconds is not None and math.isfinite(max_seconds * fps):
+        # The first n with n / fps >= max_seconds, in the same float arithmetic as the timestamps.
+        number = max(0, math.ceil(max_seconds * fps))
+        while number > 0 and frame_timestamp(number - 1, fps) >= max_seconds:
+            number -= 1
+        while frame_timestamp(number, fps) < max_seconds:
+            number += 1
+        limits.append(number)
+    return min(limits) if limits else None
 
 
 def _collect(item: tuple[int, Future[tuple[str, int]]], fps: float) -> VpdqFeature:
@@ -196,110 +232,21 @@ def _collect(item: tuple[int, Future[tuple[str, int]]], fps: float) -> VpdqFeatu
 
 def _hash_frame(frame: av.VideoFrame, frame_size: int | None) -> tuple[str, int]:
     """RGB24 at native size (or frame_size squared, Lanczos as the reference's -s), then PDQ."""
+    scalers: dict[int | None, VideoReformatter] | None = getattr(_SCALERS, "by_size", None)
+    if scalers is None:
+        scalers = _SCALERS.by_size = {}
+    scaler = scalers.get(frame_size)
+    if scaler is None:
+        scaler = scalers[frame_size] = VideoReformatter()
+    # threads=1: the hashing pool already keeps every core busy.
     if frame_size is None:
-        pixels = cast("npt.NDArray[np.uint8]", frame.to_ndarray(format="rgb24"))
+        rgb = scaler.reformat(frame, format="rgb24", threads=1)
     else:
-        pixels = cast(
-            "npt.NDArray[np.uint8]",
-            frame.to_ndarray(format="rgb24", width=frame_size, height=frame_size, interpolation=_RESIZE_INTERPOLATION),
+        rgb = scaler.reformat(
+            frame, format="rgb24", width=frame_size, height=frame_size, interpolation=_RESIZE_INTERPOLATION, threads=1
         )
-    result = pdq_hash_pixels(pixels)
+    result = pdq_hash_pixels(cast("npt.NDArray[np.uint8]", rgb.to_ndarray()))
     return result.value, result.quality
-
-
-# --- frame sources --------------------------------------------------------------------
-
-
-class _FrameSource:
-    """An opened video: its size, average frame rate, duration and a frame iterator."""
-
-    def __init__(
-        self,
-        width: int,
-        height: int,
-        fps: float,
-        duration: float,
-        frames: Callable[[], Iterator[av.VideoFrame]],
-        close: Callable[[], None],
-    ) -> None:
-        self.width = width
-        self.height = height
-        self.fps = fps
-        self.duration = duration
-        self.frames = frames
-        self._close = close
-
-    def __enter__(self) -> _FrameSource:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._close()
-
-
-def _open_av(handle: BinaryIO, container: VideoContainer, max_pixels: int) -> _FrameSource:
-    """Open with FFmpeg, forcing the sniffed demuxer so no other FFmpeg demuxer sees the bytes."""
-    try:
-        opened = av.open(handle, mode="r", format=container.demuxer)
-    except av.error.FFmpegError as exc:
-        raise CorruptMediaError(f"damaged {container.name} data: {_reason(exc)}") from None
-    try:
-        if not opened.streams.video:
-            kinds = sorted({stream.type for stream in opened.streams})
-            raise UnsupportedMediaError(
-                f"the {container.name} file has no video stream ({', '.join(kinds) or 'no streams'})"
-            )
-        stream = opened.streams.video[0]
-        width, height = stream.codec_context.width, stream.codec_context.height
-        if width <= 0 or height <= 0:
-            raise CorruptMediaError(f"the {container.name} video stream declares no frame size")
-        # Checked on the header's numbers, before the decoder allocates a single frame.
-        if width * height > max_pixels:
-            raise MediaTooLargeError(f"{width}x{height} video frames are over the {max_pixels}-pixel limit")
-        # The reference's rate: avg_frame_rate, else r_frame_rate.
-        rate = stream.average_rate or stream.base_rate
-        if not rate:
-            raise CorruptMediaError(f"the {container.name} video has no usable frame rate")
-        stream.thread_type = "AUTO"  # frame + slice threads: decoding is the serial bottleneck
-        duration = _duration(stream.duration, stream.time_base, opened.duration)
-    except BaseException:
-        opened.close()
-        raise
-
-    def frames() -> Iterator[av.VideoFrame]:
-        count = 0
-        try:
-            for frame in opened.decode(stream):
-                count += 1
-                yield frame
-        except av.error.FFmpegError as exc:
-            raise CorruptMediaError(f"damaged {container.name} data after frame {count}: {_reason(exc)}") from None
-
-    return _FrameSource(width, height, float(rate), duration, frames, opened.close)
-
-
-def _open_webp(handle: BinaryIO, max_pixels: int) -> _FrameSource:
-    """Animated WebP through Pillow (FFmpeg has no animated-WebP decoder)."""
-    animation: WebpAnimation = open_webp_animation(handle.read(), max_pixels)
-
-    def frames() -> Iterator[av.VideoFrame]:
-        for rgb in animation.frames():
-            yield av.VideoFrame.from_ndarray(rgb, format="rgb24")
-
-    return _FrameSource(animation.width, animation.height, animation.fps, animation.duration, frames, animation.close)
-
-
-def _duration(stream_duration: int | None, time_base: Fraction | None, container_duration: int | None) -> float:
-    """Seconds of video: the stream's own duration, else the container's, else 0 (unknown)."""
-    if stream_duration and time_base:
-        return float(stream_duration * time_base)
-    if container_duration:
-        return container_duration / av.time_base
-    return 0.0
-
-
-def _reason(exc: av.error.FFmpegError) -> str:
-    """FFmpeg's message without PyAV's errno prefix."""
-    return str(exc.strerror or exc)
 
 
 # --- arguments ------------------------------------------------------------------------
