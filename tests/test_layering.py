@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "banks": 4,
     "auth": 4,  # API keys live in the store beside banks
     "matching": 5,
+    "evaluation": 6,  # accuracy measurement: signals, index and matching, never service/cli
     "records": 6,  # match records and aggregate counters
     "actions": 6,
     "review": 7,
@@ -27,6 +28,7 @@ LAYERS: dict[str, int] = {
     "privacy": 9,
     "service": 10,
     "cli": 10,
+    "benchmarks": 10,
 }
 WEB_FRAMEWORKS = {"fastapi", "starlette", "uvicorn", "flask"}
 NO_WEB_BELOW = LAYERS["service"]
