@@ -55,14 +55,15 @@ def test_frame_interval_and_frame_size_options(videos: Path) -> None:
 def test_bank_a_video_then_scan_its_variants(videos: Path) -> None:
     assert run("bank", "create", "videos")[0] == 0
     code, out = run("bank", "add", "videos", str(videos / "chair-orig-22-sd-bar.mp4"))
-    assert code == 0 and "added 3" in out  # vpdq, md5, sha256
+    assert code == 0 and "added 4" in out  # vpdq, vpdq_regions, md5, sha256
     code, out = run(
         "scan", "--json", str(videos / "chair-22-sd-sepia-bar.mp4"), str(videos / "pattern-sd-grey-bar.mp4")
     )
     sepia, pattern = records(out)
     assert code == 1
-    (match,) = sepia["matches"]  # type: ignore[misc]
+    match, regions = sepia["matches"]  # type: ignore[misc]
     assert match["signal_type"] == "vpdq" and match["query_percent"] >= 80
+    assert regions["signal_type"] == "vpdq_regions" and regions["query_percent"] >= 80
     assert match["time_ranges"][0][0] == 0.0
     assert pattern["matches"] == []
 
@@ -74,7 +75,7 @@ def test_the_identical_video_also_matches_by_md5(videos: Path) -> None:
     (record,) = records(out)
     matches = record["matches"]
     assert code == 1 and isinstance(matches, list)
-    assert {m["signal_type"] for m in matches} == {"vpdq", "md5", "sha256"}
+    assert {m["signal_type"] for m in matches} == {"vpdq", "vpdq_regions", "md5", "sha256"}
 
 
 def test_vpdq_entries_survive_export_and_import(videos: Path, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from brightline.banks import EntryInput
 from brightline.banks.formats import export_bank, import_file
 from brightline.cli.context import EXIT_MATCH, EXIT_OK, expand_paths, fail, get_context
 from brightline.errors import BrightlineError
-from brightline.matching.regions import PDQ_SIGNALS, default_media_signals
+from brightline.matching.regions import PDQ_SIGNALS, default_media_signals, signals_for
 from brightline.signals.hashing import hash_file
 
 bank_app = typer.Typer(
@@ -188,15 +188,12 @@ def bank_add(
             cli.err.print(f"[red]{path}[/red]: {exc}", highlight=False)
             continue
         values = hashes.signals()
-        if hashes.is_video:
-            # A video has no still PDQ: asking for pdq means its vPDQ frames.
-            # Region hashes are for stills only.
-            wanted_here = list(dict.fromkeys("vpdq" if s == "pdq" else s for s in wanted if s != "pdq_regions"))
-            if "vpdq" in wanted_here and "vpdq" not in values:
-                cli.err.print(f"{path}: no frame could be hashed; vpdq not added")
-                wanted_here.remove("vpdq")
-        else:
-            wanted_here = wanted
+        # A video has no still PDQ: pdq means its vPDQ frames, pdq_regions its vpdq_regions.
+        wanted_here = signals_for(wanted, hashes)
+        for frames in ("vpdq", "vpdq_regions"):
+            if frames in wanted_here and frames not in values:
+                cli.err.print(f"{path}: no frame could be hashed; {frames} not added")
+                wanted_here.remove(frames)
         for signal in wanted_here:
             if signal in PDQ_SIGNALS and hashes.quality < cli.settings.min_quality and not allow_low_quality:
                 cli.err.print(f"{path}: PDQ quality {hashes.quality} is below {cli.settings.min_quality}; not added")

@@ -34,9 +34,19 @@ def query_variants(hashes: MediaHashes, *, dihedral: bool) -> tuple[list[str], l
 MEDIA_SIGNALS = ("pdq", "pdq_regions", "md5", "sha256")
 
 
+_VIDEO_NAMES = {"pdq": "vpdq", "pdq_regions": "vpdq_regions"}
+
+
 def default_media_signals(region_hashes: bool) -> list[str]:
     """Signal types stored for media added to a bank when none are named (pdq_regions if configured)."""
     return [s for s in MEDIA_SIGNALS if region_hashes or s != "pdq_regions"]
+
+
+def signals_for(wanted: Sequence[str], hashes: MediaHashes) -> list[str]:
+    """The signal types to store for this media: for a video, pdq means vpdq and pdq_regions vpdq_regions."""
+    if not hashes.is_video:
+        return list(wanted)
+    return list(dict.fromkeys(_VIDEO_NAMES.get(s, s) for s in wanted))
 
 
 def region_matches(

@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile as FormFile
 from brightline.auth import ApiKeyInfo
 from brightline.banks import UNSET, EntryInput, detect_format, import_file
 from brightline.errors import BrightlineError, HashListFormatError, UnsupportedContentTypeError, ValidationError
-from brightline.matching.regions import MEDIA_SIGNALS, PDQ_SIGNALS, default_media_signals
+from brightline.matching.regions import MEDIA_SIGNALS, PDQ_SIGNALS, default_media_signals, signals_for
 from brightline.service.deps import JsonBody, MultipartBody, is_json, is_multipart, require_scope
 from brightline.service.schemas import BankCreate, BankPatch, EntriesIn, EntryPatch
 from brightline.service.state import ServiceState, get_state
@@ -151,7 +151,7 @@ def _add_media(state: ServiceState, name: str, uploads: list[FormFile], fields: 
         except BrightlineError as exc:
             raise type(exc)(f"{label}: {exc.message}") from None
         produced = values.signals()
-        for signal in wanted:
+        for signal in signals_for(wanted, values):
             if signal not in produced:
                 skipped.append(f"{label}: no {signal} for this media")
                 continue

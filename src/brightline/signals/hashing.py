@@ -14,6 +14,7 @@ from brightline.signals.pdq import pdq_hash_pixels
 from brightline.signals.regions import FULL, RegionHash, region_hashes, trimmed_hash
 from brightline.signals.regions_signal import encode_regions
 from brightline.signals.video import VideoHashes, is_video, vpdq_hash
+from brightline.signals.vpdq_regions_signal import encode_frame_regions
 from brightline.signals.vpdq_signal import encode_features
 
 
@@ -105,6 +106,7 @@ def video_media_hashes(video: VideoHashes) -> MediaHashes:
         height=video.height,
         format=video.format,
         video=video,
+        video_regions=encode_frame_regions(video.frame_regions) if video.frame_regions else "",
     )
 
 
@@ -117,6 +119,7 @@ def _hash_video(source: bytes | Path, options: HashOptions) -> MediaHashes:
             max_frames=options.max_video_frames,
             max_seconds=options.max_video_seconds,
             max_pixels=options.max_pixels,
+            regions=options.regions != "none",
         )
     )
 

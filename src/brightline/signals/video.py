@@ -35,6 +35,8 @@ from brightline.errors import (
 from brightline.signals.files import check_regular_file
 from brightline.signals.pdq import pdq_hash_pixels
 from brightline.signals.pdq_core import MIN_HASHABLE_DIM
+from brightline.signals.regions import FULL, RegionHash, region_hashes
+from brightline.signals.regions_signal import encode_regions
 from brightline.signals.video_sniff import (
     VideoContainer,
     digest_file,
@@ -86,6 +88,8 @@ class VideoHashes:
     height: int
     format: str
     truncated: bool = False  # True when max_frames / max_seconds stopped decoding early
+    # (frame number, pdq_regions value of the frame: whole frame and parts), when asked for.
+    frame_regions: tuple[tuple[int, str], ...] = ()
 
 
 def is_video(data_or_path: bytes | Path) -> bool:
@@ -107,13 +111,16 @@ def vpdq_hash(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int = 4,
     skip_unsampled: bool = True,
+    regions: bool = False,
 ) -> VideoHashes:
     """vPDQ of a video: PDQ of every frame ``seconds_per_hash`` apart (0 = all), plus MD5/SHA-256."""
     # skip_unsampled=False decodes every frame even where the stream lets sampling skip
     # some; the features are the same either way (see brightline.signals.video_sparse).
     _validate(frame_size, max_frames, max_seconds, max_pixels, workers)
     frame_interval(seconds_per_hash, 1.0)  # validates seconds_per_hash before any I/O
-    options = _Options(seconds_per_hash, frame_size, max_frames, max_seconds, max_pixels, workers, skip_unsampled)
+    options = _Options(
+        seconds_per_hash, frame_size, max_frames, max_seconds, max_pixels, workers, skip_unsampled, regions
+    )
     if isinstance(source, Path):
         check_regular_file(source)
         md5, sha256 = digest_file(source)
@@ -139,6 +146,7 @@ class _Options:
     max_pixels: int
     workers: int
     skip_unsampled: bool
+    regions: bool  # also hash each sampled frame's parts (vpdq_regions)
 
 
 def _hash_stream(handle: BinaryIO, md5: str, sha256: str, options: _Options) -> VideoHashes:
@@ -171,7 +179,8 @@ def _hash_source(
     interval = frame_interval(options.seconds_per_hash, source.fps)
     limit = _frame_limit(options.max_frames, options.max_seconds, source.fps)
     features: list[VpdqFeature] = []
-    pending: deque[tuple[int, Future[tuple[str, int]]]] = deque()
+    pending: deque[tuple[int, Future[tuple[str, int, str]]]] = deque()
+    frame_regions: list[tuple[int, str]] = []
     count = 0
     truncated = False
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vpdq") as pool:
@@ -185,11 +194,11 @@ def _hash_source(
                 raise MediaTooLargeError(f"frame {number} has more than {options.max_pixels} pixels")
             if number % interval == 0:
                 # Frames between samples are decoded only as far as the codec needs; never converted.
-                pending.append((number, pool.submit(_hash_frame, frame, frame_size)))
+                pending.append((number, pool.submit(_hash_frame, frame, frame_size, options.regions)))
                 if len(pending) >= workers * _IN_FLIGHT_PER_WORKER:
-                    features.append(_collect(pending.popleft(), source.fps))
+                    features.append(_collect(pending.popleft(), source.fps, frame_regions))
             count = number + 1
-        features.extend(_collect(item, source.fps) for item in pending)
+        features.extend(_collect(item, source.fps, frame_regions) for item in pending)
     if source.frame_total is not None:  # sparse decoding counted the frames without decoding them all
         count = source.frame_total if limit is None else min(source.frame_total, limit)
         truncated = count < source.frame_total
@@ -206,6 +215,7 @@ def _hash_source(
         height=source.height,
         format=container.name,
         truncated=truncated,
+        frame_regions=tuple(frame_regions),
     )
 
 
@@ -223,14 +233,18 @@ def _frame_limit(max_frames: int | None, max_seconds: float | None, fps: float) 
     return min(limits) if limits else None
 
 
-def _collect(item: tuple[int, Future[tuple[str, int]]], fps: float) -> VpdqFeature:
-    """Wait for one frame's hash and make it a feature."""
+def _collect(
+    item: tuple[int, Future[tuple[str, int, str]]], fps: float, frame_regions: list[tuple[int, str]]
+) -> VpdqFeature:
+    """Wait for one frame's hash and make it a feature (its regions, if hashed, go to ``frame_regions``)."""
     number, future = item
-    pdq, quality = future.result()
+    pdq, quality, regions = future.result()
+    if regions:
+        frame_regions.append((number, regions))
     return VpdqFeature(number, quality, pdq, frame_timestamp(number, fps))
 
 
-def _hash_frame(frame: av.VideoFrame, frame_size: int | None) -> tuple[str, int]:
+def _hash_frame(frame: av.VideoFrame, frame_size: int | None, regions: bool = False) -> tuple[str, int, str]:
     """RGB24 at native size (or frame_size squared, Lanczos as the reference's -s), then PDQ."""
     scalers: dict[int | None, VideoReformatter] | None = getattr(_SCALERS, "by_size", None)
     if scalers is None:
@@ -245,8 +259,12 @@ def _hash_frame(frame: av.VideoFrame, frame_size: int | None) -> tuple[str, int]
         rgb = scaler.reformat(
             frame, format="rgb24", width=frame_size, height=frame_size, interpolation=_RESIZE_INTERPOLATION, threads=1
         )
-    result = pdq_hash_pixels(cast("npt.NDArray[np.uint8]", rgb.to_ndarray()))
-    return result.value, result.quality
+    pixels = cast("npt.NDArray[np.uint8]", rgb.to_ndarray())
+    result = pdq_hash_pixels(pixels)
+    if not regions:
+        return result.value, result.quality, ""
+    plain = RegionHash(FULL, result.value, result.quality)
+    return result.value, result.quality, encode_regions(region_hashes(pixels, plain, known=False))
 
 
 # --- arguments ------------------------------------------------------------------------
