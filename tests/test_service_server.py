@@ -121,7 +121,7 @@ def test_serve_answers_over_http(
             added = client.post(
                 "/v1/banks/known/entries", files={"file": ("p.png", photo, "image/png")}, headers=headers
             )
-            assert added.json()["added"] == 3
+            assert added.json()["added"] == 4  # pdq, pdq_regions, md5, sha256
             scan = client.post("/v1/scan", files={"file": ("p.png", photo, "image/png")}, headers=headers)
             assert scan.status_code == 200 and scan.json()["matched"] is True
             assert (
