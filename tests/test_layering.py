@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "privacy": 9,
     "service": 10,
     "cli": 10,
+    "benchmarks": 10,
 }
 WEB_FRAMEWORKS = {"fastapi", "starlette", "uvicorn", "flask"}
 NO_WEB_BELOW = LAYERS["service"]

@@ -15,6 +15,7 @@ from sqlalchemy import make_url
 
 from brightline import __version__
 from brightline.cli.banks import bank_app
+from brightline.cli.bench import bench_app
 from brightline.cli.context import (
     EXIT_FAILED,
     EXIT_MATCH,
@@ -43,6 +44,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(bank_app, name="bank")
+app.add_typer(bench_app, name="bench")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.command("demo")(demo_command)

@@ -11,9 +11,9 @@ An index is two segments of (bits/64) uint64 code rows with int64 ids:
 
 save() merges both into new files (the only compaction of the base) and then serves
 from them. Searches either scan rows with a compiled popcount kernel or, for large
-segments and small radii, use multi-index hashing over 16-bit substrings; both are
-exact, and delta rows appended after its MIH tables were built are scanned linearly
-until the tables are rebuilt.
+segments and small radii, use multi-index hashing over substrings of about log2(rows)
+bits (mih.py); both are exact, and delta rows appended after its MIH tables were built
+are scanned linearly until the tables are rebuilt.
 
 Concurrent searches are safe; writes (add, remove, compact, save) must not run
 concurrently with anything else on the same index.
@@ -32,10 +32,19 @@ import numpy as np
 import numpy.typing as npt
 
 from brightline.errors import IndexFormatError, InvalidSignalValueError, ValidationError
-from brightline.index import kernels, storage
+from brightline.index import mih_kernels, storage
 from brightline.index.base import IdArray, IndexHit, SignalIndex, as_id_array, check_radius
 from brightline.index.idmap import IdRowMap
-from brightline.index.mih import MihTables, build_tables, probe_count, read_only, table_fills, table_shapes
+from brightline.index.mih import (
+    MihTables,
+    build_tables,
+    choose_layout,
+    expected_cost,
+    probe_count,
+    read_only,
+    table_fills,
+    table_shapes,
+)
 from brightline.index.segment import BaseSegment, View, group, resolve, search_batch, search_one, strictly_increasing
 from brightline.signals.hexcodes import hex_to_words, validate_hex
 
@@ -43,16 +52,17 @@ Strategy = Literal["auto", "linear", "mih"]
 Words = npt.NDArray[np.uint64]
 
 # 2: codes sorted by id (the id array is its own id map) and MIH tables persisted.
-# Format-1 files are refused (IndexFormatError); a Matcher then rebuilds from the store.
-FORMAT_VERSION = 2
+# 3: MIH substring width chosen from the row count (int32 offsets, 2**width + 1 per table).
+# Older files are refused (IndexFormatError); a Matcher then rebuilds from the store.
+FORMAT_VERSION = 3
 # Below this many rows a linear scan takes microseconds and MIH tables are not worth their memory.
 MIH_MIN_ROWS = 16_384
 # Delta rows appended since its last MIH build are scanned linearly until there are this
 # many (or 1/8 of the indexed rows), then the tables are rebuilt.
 MIH_TAIL_MIN = 1024
-# Use MIH for a query only if it verifies fewer than rows/N candidates. Measured on a
-# 1M-row index: ~30 ns per MIH candidate (random access) against ~0.9-1.1 ns per row for
-# a single-query scan and ~0.35 ns per row-query pair for the blocked batch scan.
+# Use MIH for a query only if its probes plus candidates number fewer than rows/N. Each
+# costs a random access (~10-30 ns) against ~0.9-1.1 ns per row for a single-query scan
+# and ~0.35 ns per row-query pair for the blocked batch scan.
 MIH_RATIO_SINGLE = 24
 MIH_RATIO_BATCH = 96
 _UNLIMITED = np.iinfo(np.int64).max
@@ -287,15 +297,17 @@ class HammingIndex(SignalIndex):
     def _wants_mih(self, rows: int, radius: int | None, ratio: int) -> bool:
         """Whether searches of ``rows`` rows at ``radius`` should use MIH tables.
 
-        With a radius, 'auto' also says no when even uniformly spread codes would give
-        more than ``4 * rows / ratio`` candidates: the probes alone would cost more than
-        they save, so the caller scans linearly without trying.
+        With a radius, 'auto' also says no when even uniformly spread codes would cost
+        more than ``2 * rows / ratio`` probes and candidates, so the caller scans linearly
+        without trying; any strategy says no when the probes alone outnumber the rows.
         """
         if self._strategy == "linear" or rows == 0 or (self._strategy == "auto" and rows < MIH_MIN_ROWS):
             return False
-        if self._strategy == "auto" and radius is not None:
-            expected = probe_count(radius, self._bits // kernels.SUB_BITS) * rows / kernels.N_BUCKETS
-            return expected <= 4 * rows / ratio
+        if radius is not None:
+            layout = choose_layout(rows, self._bits)
+            if self._strategy == "auto" and expected_cost(rows, radius, *layout) > 2 * rows / ratio:
+                return False
+            return probe_count(radius, *layout) <= 4 * rows + MIH_MIN_ROWS
         return True
 
     def _tables(self, radius: int | None = None, ratio: int = 1) -> MihTables | None:
@@ -340,13 +352,12 @@ class HammingIndex(SignalIndex):
             "codes": storage.Fill(np.dtype(np.uint64), (count, self._words), fill_codes),
             "ids": ids[order],
         }
-        with_mih = count >= MIH_MIN_ROWS
-        if with_mih:
+        fields: dict[str, Any] = {"bits": self._bits, "count": count, "mih": MIH_MIN_ROWS <= count < 2**31 - 1}
+        if fields["mih"]:
             arrays.update(table_fills(count, self._bits, self._run))
-        written = storage.write_index(
-            path, self.kind, FORMAT_VERSION, {"bits": self._bits, "count": count, "mih": with_mih}, arrays
-        )
-        mih = MihTables(count, written["mihoffsets"], written["mihorder"]) if with_mih else None
+            fields["mih_tables"], fields["mih_width"] = choose_layout(count, self._bits)
+        written = storage.write_index(path, self.kind, FORMAT_VERSION, fields, arrays)
+        mih = MihTables(count, written["mihoffsets"], written["mihorder"]) if fields["mih"] else None
         self._base = BaseSegment(written["codes"], written["ids"], mih)
         self._reset_delta()
 
@@ -370,9 +381,12 @@ class HammingIndex(SignalIndex):
             "ids": storage.read_array(path, meta, "ids", np.dtype(np.int64), (count,), False),
         }
         if meta.get("mih") is True:
-            offsets_shape, order_shape = table_shapes(count, bits)
+            layout = (storage.meta_int(meta, "mih_tables", path), storage.meta_int(meta, "mih_width", path))
+            if not (layout[0] >= 1 and 1 <= layout[1] <= 30 and layout[0] * layout[1] <= bits):
+                raise IndexFormatError(f"{path}: bad MIH layout {layout}")
+            offsets_shape, order_shape = table_shapes(count, bits, layout)
             arrays["mihoffsets"] = storage.read_array(
-                path, meta, "mihoffsets", np.dtype(np.int64), offsets_shape, False
+                path, meta, "mihoffsets", np.dtype(np.int32), offsets_shape, False
             )
             arrays["mihorder"] = storage.read_array(path, meta, "mihorder", np.dtype(np.int32), order_shape, False)
         if verify:
@@ -381,13 +395,8 @@ class HammingIndex(SignalIndex):
             raise IndexFormatError(f"{path}: entry ids not sorted or duplicate entry ids (damaged index)")
         mih = None
         if "mihorder" in arrays:
-            offsets = arrays["mihoffsets"]
-            if (
-                np.any(offsets[:, 0] != 0)
-                or np.any(offsets[:, -1] != count)
-                or np.any(offsets[:, 1:] < offsets[:, :-1])
-            ):
+            if not mih_kernels.check_offsets(arrays["mihoffsets"], count):
                 raise IndexFormatError(f"{path}: bad MIH bucket offsets (damaged index)")
-            mih = MihTables(count, offsets, arrays["mihorder"])
+            mih = MihTables(count, arrays["mihoffsets"], arrays["mihorder"])
         index._base = BaseSegment(arrays["codes"], arrays["ids"], mih)
         return index

@@ -1,15 +1,9 @@
-"""Compiled Hamming-distance kernels: linear scans and multi-index hashing (MIH).
+"""Compiled Hamming-distance kernels: popcount and prefetch intrinsics, linear scans (MIH: mih_kernels.py).
 
 Codes are rows of uint64 words. Every kernel returns exact results: a row is reported
 if and only if its full Hamming distance to the query is <= radius. Outputs are int64
 arrays (query index, row, distance) that grow by doubling, since hit counts are unknown;
 hits are first gathered in fixed per-block (or per-query) buffers, see _append.
-
-MIH splits each code into 16-bit substrings. If the full distance is <= r, then some
-substring k is within r_k of the query's, where sum(r_k + 1) = r + 1 (pigeonhole), so
-probing every bucket within r_k of the query in each table k finds every match. A row
-found through table k is reported only if no earlier table j < k would have found it,
-which removes duplicates without a per-query "seen" array.
 """
 
 from __future__ import annotations
@@ -18,12 +12,11 @@ from typing import Any
 
 import numba
 import numpy as np
-import numpy.typing as npt
+from llvmlite import ir  # type: ignore[import-untyped]
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
-SUB_BITS = 16
-N_BUCKETS = 1 << SUB_BITS
 # Rows per block in the batched scan: 4 words x 256 rows stays well inside a 32 KiB L1.
 SCAN_BLOCK = 256
 
@@ -41,16 +34,27 @@ def _popcount_typer(typingctx: Any, x: Any) -> Any:  # pragma: no cover - compil
 _popcount: Any = intrinsic(_popcount_typer)
 
 
-def _weight_sorted_masks() -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """All 16-bit masks ordered by popcount, and how many have popcount <= w for w = 0..16."""
-    values = np.arange(N_BUCKETS, dtype=np.uint32)
-    weights = np.unpackbits(values.astype(">u2").view(np.uint8)).reshape(N_BUCKETS, SUB_BITS).sum(axis=1)
-    order = np.argsort(weights, kind="stable")
-    ends = np.searchsorted(weights[order], np.arange(SUB_BITS + 1), side="right")
-    return values[order].astype(np.int64), ends.astype(np.int64)
+def _prefetch_typer(typingctx: Any, address: Any) -> Any:  # pragma: no cover - compiled
+    """LLVM prefetch (read, keep in all cache levels) of the byte at ``address``: no fault, no result."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        byte_ptr = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(  # type: ignore[no-untyped-call]
+            builder.module, ir.FunctionType(ir.VoidType(), [byte_ptr, i32, i32, i32]), "llvm.prefetch.p0"
+        )
+        builder.call(
+            fn, [builder.inttoptr(args[0], byte_ptr), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)]
+        )
+        return context.get_dummy_value()
+
+    return types.void(types.uint64), codegen
 
 
-MASKS, MASK_ENDS = _weight_sorted_masks()
+_prefetch: Any = intrinsic(_prefetch_typer)
+# MIH touches rows, tables and codes at random: prefetching this many steps ahead keeps
+# more cache misses in flight than out-of-order execution alone does (~1.5x measured).
+PREFETCH = 16
 
 
 @numba.njit(cache=True, nogil=True)
@@ -225,134 +229,3 @@ def scan_many(codes, start, stop, queries, radius):  # type: ignore[no-untyped-d
             dists = _append(dists, n, block_dists, c)
             n += c
     return qidx[:n], rows[:n], dists[:n]
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _subkey(word, k):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """Substring k's 16 bits as int64, taken from the word that holds them (big-endian order)."""
-    # int64, not uint64: numba would turn uint64 + int64 index arithmetic into float64.
-    return np.int64((word >> np.uint64(48 - SUB_BITS * (k & 3))) & np.uint64(0xFFFF))
-
-
-@numba.njit(cache=True, nogil=True)
-def mih_build_table(codes, nrows, k, offsets, order):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """Counting-sort rows [0, nrows) by substring k: fills offsets (65537,) and order (nrows,)."""
-    word = k >> 2
-    offsets[:] = 0
-    for i in range(np.uint64(nrows)):  # unsigned: no negative-index wraparound code
-        offsets[_subkey(codes[i, word], k) + 1] += 1
-    for b in range(N_BUCKETS):
-        offsets[b + 1] += offsets[b]
-    fill = offsets[:N_BUCKETS].copy()
-    for i in range(np.uint64(nrows)):
-        key = _subkey(codes[i, word], k)
-        order[fill[key]] = i
-        fill[key] += 1
-
-
-@numba.njit(cache=True, nogil=True)
-def _mih_radii(radius, tables):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """Per-table probe radii r_k with sum(r_k + 1) = radius + 1; -1 means skip the table."""
-    base = radius // tables
-    extra = radius % tables
-    radii = np.empty(tables, dtype=np.int64)
-    for k in range(tables):
-        rk = base if k <= extra else base - 1
-        # A 16-bit key is never more than 16 away, so probing radius 16 covers every bucket.
-        radii[k] = min(rk, SUB_BITS)
-    return radii
-
-
-@numba.njit(cache=True, nogil=True)
-def mih_search(codes, offsets, order, masks, mask_ends, queries, radius, limit):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """Rows covered by the tables within ``radius`` of each query: (query index, row, distance, declined).
-
-    A query whose probes would verify more than ``limit`` rows is skipped and flagged in
-    ``declined`` so the caller can scan it linearly instead (cheaper at large radii).
-    """
-    words = codes.shape[1]
-    tables = offsets.shape[0]
-    radii = _mih_radii(radius, tables)
-    probes = 0
-    for k in range(tables):
-        if radii[k] >= 0:
-            probes += mask_ends[radii[k]]
-    qkeys = np.empty(tables, dtype=np.int64)
-    lo = np.empty(probes, dtype=np.int64)
-    hi = np.empty(probes, dtype=np.int64)
-    table = np.empty(probes, dtype=np.int64)
-    cand = np.empty(1024, dtype=np.int64)
-    cand_table = np.empty(1024, dtype=np.int64)
-    hit_rows = np.empty(1024, dtype=np.int64)
-    hit_dists = np.empty(1024, dtype=np.int64)
-    declined = np.zeros(queries.shape[0], dtype=np.bool_)
-    qidx = np.empty(64, dtype=np.int64)
-    rows = np.empty(64, dtype=np.int64)
-    dists = np.empty(64, dtype=np.int64)
-    n = 0
-    four = words == 4
-    last = words - 1
-    for qi in range(queries.shape[0]):
-        q = queries[qi]
-        q0, q1, q2, q3 = q[0], q[min(1, last)], q[min(2, last)], q[min(3, last)]
-        for k in range(tables):
-            qkeys[k] = _subkey(q[k >> 2], k)
-        # Three passes (bucket bounds, candidate rows, verification), each a run of
-        # independent loads, so the CPU overlaps the cache misses instead of chaining them.
-        p = 0
-        for k in range(tables):
-            if radii[k] < 0:
-                continue
-            for mi in range(mask_ends[radii[k]]):
-                b = qkeys[k] ^ masks[mi]
-                lo[p] = offsets[k, b]
-                hi[p] = offsets[k, b + 1]
-                table[p] = k
-                p += 1
-        total = 0
-        for p in range(probes):
-            total += hi[p] - lo[p]
-        if total > limit:
-            declined[qi] = True
-            continue
-        if total > cand.shape[0]:
-            cand = np.empty(total * 2, dtype=np.int64)
-            cand_table = np.empty(total * 2, dtype=np.int64)
-            hit_rows = np.empty(total * 2, dtype=np.int64)
-            hit_dists = np.empty(total * 2, dtype=np.int64)
-        c = 0
-        for p in range(probes):
-            k = table[p]
-            for x in range(lo[p], hi[p]):
-                cand[c] = order[k, x]
-                cand_table[c] = k
-                c += 1
-        hits = 0
-        for x in range(c):
-            row = np.uint64(cand[x])  # unsigned: no negative-index wraparound code
-            if four:
-                d = (
-                    _word(codes, row, 0, q0)
-                    + _word(codes, row, 1, q1)
-                    + _word(codes, row, 2, q2)
-                    + _word(codes, row, 3, q3)
-                )
-            else:
-                d = _distance(codes, row, q, 0, words)
-            if d > radius:
-                continue
-            k = cand_table[x]
-            seen = False
-            for j in range(k):
-                if radii[j] >= 0 and _popcount(np.uint64(_subkey(codes[row, j >> 2], j) ^ qkeys[j])) <= radii[j]:
-                    seen = True
-                    break
-            if not seen:
-                hit_rows[hits] = row
-                hit_dists[hits] = d
-                hits += 1
-        qidx = _append_value(qidx, n, qi, hits)
-        rows = _append(rows, n, hit_rows, hits)
-        dists = _append(dists, n, hit_dists, hits)
-        n += hits
-    return qidx[:n], rows[:n], dists[:n], declined

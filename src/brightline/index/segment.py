@@ -19,6 +19,7 @@ import numpy.typing as npt
 from brightline.index import kernels
 from brightline.index.base import IndexHit
 from brightline.index.mih import MihTables, Runner, build_tables, mih_task, read_only
+from brightline.index.mih import search as mih_search
 
 Words = npt.NDArray[np.uint64]
 IdArray = npt.NDArray[np.int64]
@@ -32,9 +33,7 @@ def search_one(codes: Words, rows: int, mih: MihTables | None, query: Words, rad
     parts: list[Triple] = []
     start = 0
     if mih is not None:
-        qidx, found, dists, declined = kernels.mih_search(
-            codes, mih.offsets, mih.order, kernels.MASKS, kernels.MASK_ENDS, query, radius, limit
-        )
+        qidx, found, dists, declined = mih_search(codes, mih, query, radius, limit)
         if not declined[0]:
             parts.append((qidx, found, dists))
             start = mih.rows
@@ -189,6 +188,8 @@ def group(found: Sequence[Triple], nq: int) -> list[list[IndexHit]]:
     qidx = np.concatenate([f[0] for f in found])
     ids = np.concatenate([f[1] for f in found])
     dists = np.concatenate([f[2] for f in found])
+    if nq == 1:  # one query (search()): its few hits sort faster as Python tuples
+        return [[IndexHit(i, d) for d, i in sorted(zip(dists.tolist(), ids.tolist(), strict=True))]]
     order = np.lexsort((ids, dists, qidx))
     qidx, id_list, dist_list = qidx[order], ids[order].tolist(), dists[order].tolist()
     bounds = np.searchsorted(qidx, np.arange(nq + 1)).tolist()
