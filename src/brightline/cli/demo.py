@@ -32,13 +32,15 @@ def demo_command(
     db.upgrade()
     banks = BankService(db)
     bank = banks.create_bank("demo-known", domain="other", description="bundled CC0 photos standing in for a list")
-    options = HashOptions(exact=True)
+    # As `bank add` does: region hashes (crops and parts) too, unless BRIGHTLINE_REGION_HASHES is off.
+    options = HashOptions(exact=True, regions="known" if cli.settings.region_hashes else "none")
     entries = []
     for number, photo in enumerate(photos("known"), 1):
         hashes = hash_file(photo, options)
         note = label("known", number)
-        entries.append(EntryInput("pdq", hashes.pdq, source="demo", category="demo", note=note))
-        entries.append(EntryInput("md5", hashes.md5, source="demo", category="demo", note=note))
+        for signal_type, value in hashes.signals().items():
+            if signal_type != "sha256":
+                entries.append(EntryInput(signal_type, value, source="demo", category="demo", note=note))
     banks.add_entries(bank.name, entries)
     out.print(f"1. bank [bold]{bank.name}[/bold]: {len(entries)} hashes of {len(photos('known'))} known photos")
 

@@ -7,7 +7,7 @@ plain PDQ (for interoperability with everyone else's lists) and adds, from the s
 - ``trimmed``: the PDQ after removing near-uniform margins (letterbox, pillarbox, borders),
   computed for queries and compared with plain PDQ entries, so a padded copy is compared
   as the picture inside the padding (this also works against other parties' lists);
-- crops, computed for known images: the middle 95/90/85/80/75/70 % of each side, and
+- crops, computed for known images: the middle 98/95/90/85/80/75/70 % of each side, and
   90/80 % anchored at each corner, so a cropped copy meets a hash of about the same field
   of view (the query's plain or trimmed PDQ is compared with them);
 - parts, computed on both sides: the four halves and four quarters. A sticker or caption
@@ -29,7 +29,15 @@ import numpy.typing as npt
 from brightline.signals.pdq_core import luma_from_grey, luma_from_rgb, pdq_from_luma
 
 FULL: Final = "full"
-CENTRE_CROPS: Final = {"crop95": 0.95, "crop90": 0.90, "crop85": 0.85, "crop80": 0.80, "crop75": 0.75, "crop70": 0.70}
+CENTRE_CROPS: Final = {
+    "crop98": 0.98,
+    "crop95": 0.95,
+    "crop90": 0.90,
+    "crop85": 0.85,
+    "crop80": 0.80,
+    "crop75": 0.75,
+    "crop70": 0.70,
+}
 # Corner crops keep this fraction of each side, anchored at one corner (a crop off two edges).
 CORNER_KEEP: Final = (0.90, 0.80)
 CORNERS: Final = {"tl": (0, 0), "tr": (0, 1), "bl": (1, 0), "br": (1, 1)}
