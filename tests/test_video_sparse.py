@@ -160,11 +160,20 @@ def test_variable_frame_rate_decodes_every_frame(synthetic: dict[str, Path], mon
 
 def test_budgets_with_sparse_decoding(synthetic: dict[str, Path]) -> None:
     path = synthetic["h264"]
-    for kwargs in ({"max_frames": 700}, {"max_seconds": 10.0}, {"max_seconds": 10.01}, {"max_frames": 1800}):
+    for kwargs in (
+        {"max_frames": 700},
+        {"max_seconds": 10.0},
+        {"max_seconds": 10.01},
+        {"max_frames": 1750},
+        {"max_frames": 1800},
+    ):
         sparse = vpdq_hash(path, seconds_per_hash=1.0, **kwargs)
         plain = vpdq_hash(path, seconds_per_hash=1.0, skip_unsampled=False, **kwargs)
         assert sparse == plain, kwargs
     assert vpdq_hash(path, max_seconds=10.0).frame_count == 300
+    with av.open(str(path)) as container:  # a budget stops the demux-only pass early
+        index = index_packets(container, container.streams.video[0], 100)
+    assert index is not None and len(index) < 200
 
 
 def test_mismatch_falls_back_to_every_frame(synthetic: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:

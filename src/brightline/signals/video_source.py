@@ -71,7 +71,7 @@ def open_av(handle: BinaryIO, container: VideoContainer, max_pixels: int, sparse
     def frames(interval: int, limit: int | None) -> Iterator[tuple[int, av.VideoFrame]]:
         decoding, video = current[0], stream
         if sparse and interval > 1 and time_base and codec in SPARSE_CODECS:
-            index = index_packets(decoding, video)
+            index = index_packets(decoding, video, limit)
             decoding.close()
             handle.seek(0)
             decoding, video = _open_container(handle, container, max_pixels)

@@ -38,6 +38,9 @@ from av.video.stream import VideoStream
 # Decoders whose packets are one frame each and which honour skip_frame; others always
 # decode every frame.
 SPARSE_CODECS: Final = frozenset({"h264", "hevc", "vp8", "vp9", "libdav1d"})
+# With a frame budget the index stops this many packets past it: B-frame reordering moves a
+# frame at most a few packets (x264 allows 16), and the prefix is checked for that.
+_REORDER_MARGIN: Final = 32
 # Timestamps are rounded to the stream's time base (1 ms in Matroska), so a constant-rate
 # stream's steps may differ from the exact frame duration by up to one tick.
 _STEP_TOLERANCE_TICKS: Final = 1.0
@@ -64,11 +67,20 @@ class SparsePlan:
         return int(self.send.sum())
 
 
-def index_packets(container: av.container.InputContainer, stream: VideoStream) -> npt.NDArray[np.int64] | None:
-    """(pts, is_keyframe) of the stream's packets in decode order, or None if sparse decoding can't use them."""
+def index_packets(
+    container: av.container.InputContainer, stream: VideoStream, limit: int | None = None
+) -> npt.NDArray[np.int64] | None:
+    """(pts, is_keyframe) of the stream's packets in decode order, or None if sparse decoding can't use them.
+
+    With a frame budget (``limit``) the index stops shortly past it, so a budgeted hash of a
+    long file does not read the whole file first.
+    """
     rows = array("q")
+    stop = None if limit is None else 2 * (limit + 2 * _REORDER_MARGIN)
     try:
         for packet in container.demux(stream):
+            if stop is not None and len(rows) >= stop:
+                break
             if packet.size == 0:
                 continue  # the demuxer's end-of-stream marker
             if packet.pts is None or packet.is_corrupt or packet.is_discard:
@@ -87,6 +99,9 @@ def plan_sparse(
     count = len(index)
     if count == 0 or interval < 1:
         return None
+    # A cut-short index (see index_packets) holds more frames than the budget; the plan then
+    # reports that prefix's count, which is enough to tell the hash it was truncated.
+    complete = limit is None or count < limit + 2 * _REORDER_MARGIN
     pts = np.ascontiguousarray(index[:, 0])
     keys = index[:, 1].astype(bool)
     sorted_pts = np.sort(pts)
@@ -96,6 +111,8 @@ def plan_sparse(
         if steps.min() <= 0 or np.abs(steps - ticks_per_frame).max() > _STEP_TOLERANCE_TICKS:
             return None  # duplicate timestamps or a variable frame rate
     numbers = np.searchsorted(sorted_pts, pts)
+    if not complete and np.abs(numbers - np.arange(count)).max() > _REORDER_MARGIN:
+        return None  # reordered further than the margin: the prefix may miss earlier frames
     packet_of = np.empty(count, dtype=np.int64)
     packet_of[numbers] = np.arange(count)
     # Clean restart points: keyframes no other frame is displayed across.
@@ -145,12 +162,17 @@ def decode_sparse(
     for packet in container.demux(stream):
         if packet.size == 0:
             continue
-        if position >= len(plan.pts) or packet.pts != plan.pts[position]:
-            raise SparseMismatchError(f"packet {position} differs from the index")
-        send, full = bool(plan.send[position]), bool(plan.full[position])
-        position += 1
         if wanted is None:
             break  # every sampled frame is out
+        if position < len(plan.pts):
+            if packet.pts != plan.pts[position]:
+                raise SparseMismatchError(f"packet {position} differs from the index")
+            send, full = bool(plan.send[position]), bool(plan.full[position])
+        elif pending:
+            send = full = False  # past a cut-short index nothing is needed; drain what was sent
+        else:
+            break
+        position += 1
         if not send:
             if pending:
                 yield from take(codec.decode(None))
