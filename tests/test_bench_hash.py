@@ -73,3 +73,10 @@ def test_missing_pdqhash_fails_with_install_hint(monkeypatch: pytest.MonkeyPatch
     assert "brightline[bench]" in result.stderr
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_bench_hash_is_registered_under_brightline_bench() -> None:
+    from brightline.cli.app import app
+
+    result = CliRunner().invoke(app, ["bench", "hash", "--help"])
+    assert result.exit_code == 0 and "--megapixels" in result.output

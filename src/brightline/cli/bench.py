@@ -21,9 +21,11 @@ from brightline.benchmarks.matching import (
     import_faiss,
     run_match_bench,
 )
+from brightline.cli.bench_hash import bench_hash_command
 from brightline.cli.context import EXIT_FAILED
 
 bench_app = typer.Typer(help="Benchmarks against baseline libraries (install brightline[bench]).", no_args_is_help=True)
+bench_app.command("hash")(bench_hash_command)
 
 
 class BankChoice(StrEnum):
