@@ -194,15 +194,20 @@ def _print(rows: list[dict[str, Any]], long_name: str) -> None:
             frames = sum(r["frames"] for r in sel)
             vsec = sum(r["video_seconds"] for r in sel)
             t_bl = sum(r["brightline_s"] for r in sel)
+            c_bl = sum(r["brightline_cpu_s"] for r in sel)
             total = f"{label} s/hash={seconds}: brightline {frames / t_bl:.0f} frames/s, {vsec / t_bl:.1f} video-s/s"
+            total += f", CPU {1000 * c_bl / frames:.2f} ms/frame"
             if seconds:
                 t_plain = sum(r["plain_s"] for r in sel)
-                total += f" (every frame decoded: {frames / t_plain:.0f} frames/s, sparse is {t_plain / t_bl:.2f}x)"
+                c_plain = sum(r["plain_cpu_s"] for r in sel)
+                total += f" (decoding every frame: {frames / t_plain:.0f} frames/s,"
+                total += f" CPU {1000 * c_plain / frames:.2f} ms/frame)"
             if vpdq is not None:
                 t_ref = sum(r["vpdq_s"] for r in sel)
-                total += (
-                    f"; vpdq {frames / t_ref:.0f} frames/s, {vsec / t_ref:.1f} video-s/s; bl÷vpdq {t_ref / t_bl:.2f}x"
-                )
+                c_ref = sum(r["vpdq_cpu_s"] for r in sel)
+                total += f"; vpdq {frames / t_ref:.0f} frames/s, {vsec / t_ref:.1f} video-s/s"
+                total += f", CPU {1000 * c_ref / frames:.2f} ms/frame; vpdq÷brightline wall {t_ref / t_bl:.2f}x"
+                total += f", CPU {c_ref / c_bl:.2f}x"
             print(total)
     if VPDQ_MISSING:
         print(VPDQ_MISSING)

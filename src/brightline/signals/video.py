@@ -68,9 +68,9 @@ DEFAULT_MAX_PIXELS: Final = 100_000_000
 _RESIZE_INTERPOLATION: Final = "LANCZOS"
 # Sampled frames in flight between the decoder and the hashing threads; bounds memory.
 _IN_FLIGHT_PER_WORKER: Final = 2
-# One swscale context per hashing thread, reused frame after frame: VideoFrame.to_ndarray
-# builds a fresh context (and, with threads=0, a fresh thread pool) for every frame, which
-# cost three times the conversion itself.
+# One swscale context (and its slice threads) per hashing thread, reused frame after frame:
+# VideoFrame.to_ndarray sets both up afresh for every frame, which cost about three times
+# the conversion itself (0.5 ms against 0.15 ms for a 720x480 frame).
 _SCALERS: Final = threading.local()
 
 
@@ -252,12 +252,11 @@ def _hash_frame(frame: av.VideoFrame, frame_size: int | None, regions: bool = Fa
     scaler = scalers.get(frame_size)
     if scaler is None:
         scaler = scalers[frame_size] = VideoReformatter()
-    # threads=1: the hashing pool already keeps every core busy.
     if frame_size is None:
-        rgb = scaler.reformat(frame, format="rgb24", threads=1)
+        rgb = scaler.reformat(frame, format="rgb24")
     else:
         rgb = scaler.reformat(
-            frame, format="rgb24", width=frame_size, height=frame_size, interpolation=_RESIZE_INTERPOLATION, threads=1
+            frame, format="rgb24", width=frame_size, height=frame_size, interpolation=_RESIZE_INTERPOLATION
         )
     pixels = cast("npt.NDArray[np.uint8]", rgb.to_ndarray())
     result = pdq_hash_pixels(pixels)
