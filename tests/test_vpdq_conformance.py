@@ -13,7 +13,7 @@ The drift is swscale's rounding: converting with SWS_ACCURATE_RND (swscale's exa
 instead of its SIMD YUV->RGB shortcut) reproduces doorknob's native-size reference (every
 frame within 2 bits, qualities equal; the other videos stay within 8). It is not the default
 because it makes the RGB conversion about ten times slower (2 ms instead of 0.2 ms a frame
-at 720x480, 6 ms at 1280x720) and brightline would then no longer agree bit for bit with
+at 480x720, 6 ms at 1280x720) and brightline would then no longer agree bit for bit with
 Meta's vpdq package built against a current FFmpeg; test_doorknob_drift_is_swscale_rounding
 keeps the finding checked. Interpolation, chroma (FULL_CHR_H_INT/INP), BT.601 vs BT.709 and
 colour range do not help (46, 36-46, 44 and 42 frames over 10 bits).
