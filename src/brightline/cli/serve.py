@@ -18,6 +18,9 @@ def serve_command(
     port: Annotated[int | None, typer.Option(help="Port to listen on (default: BRIGHTLINE_PORT).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes, each with its own index.")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request (uvicorn's access log); /metrics counts them either way.")
+    ] = True,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
     # Imported here so that other commands do not pay for loading the web stack.
@@ -37,10 +40,18 @@ def serve_command(
     bind_port = port if port is not None else settings.port
     if workers > 1:
         # Each worker process imports the factory and builds its own app from the environment.
-        uvicorn.run(APP_FACTORY, factory=True, host=bind_host, port=bind_port, workers=workers, log_level=log_level)
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=bind_host,
+            port=bind_port,
+            workers=workers,
+            log_level=log_level,
+            access_log=access_log,
+        )
         return
     try:
         app = create_app(settings)
     except BrightlineError as exc:
         raise fail(cli, exc) from None
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level=log_level)
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level=log_level, access_log=access_log)

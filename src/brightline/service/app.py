@@ -51,7 +51,9 @@ def build_state(settings: Settings) -> ServiceState:
         banks=banks,
         keys=ApiKeyService(db),
         records=RecordService(db),
-        keeper=IndexKeeper(matcher, max_age_seconds=settings.max_index_age_seconds),
+        keeper=IndexKeeper(
+            matcher, max_age_seconds=settings.max_index_age_seconds, store_revision=banks.current_revision
+        ),
         limiter=RateLimiter(),
         metrics=Metrics(),
     )

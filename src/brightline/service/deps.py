@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
+from anyio import CapacityLimiter
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from brightline.auth import SCOPES, ApiKeyInfo
 from brightline.errors import AuthenticationError, PermissionDeniedError, UnsupportedContentTypeError
@@ -13,6 +16,11 @@ from brightline.service.state import ServiceState, get_state
 
 # Stateless: it only reads the Authorization header (and names the scheme in OpenAPI).
 _bearer = HTTPBearer(auto_error=False, description="An API key from `brightline keys create` or POST /v1/keys.")
+
+
+async def service_state(request: Request) -> ServiceState:
+    """get_state as a coroutine: FastAPI runs a plain ``def`` dependency on the threadpool, a hop per request."""
+    return get_state(request)
 
 
 class ScopeGuard:
@@ -23,21 +31,31 @@ class ScopeGuard:
             raise ValueError(f"unknown scope {scope!r}")
         self.scope = scope
 
-    def __call__(
+    async def __call__(
         self,
         request: Request,
-        state: Annotated[ServiceState, Depends(get_state)],
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> ApiKeyInfo:
-        """Authenticate, check the scope, then charge the key's rate limit (sync: the lookup hits the database)."""
+        """Authenticate, check the scope, then charge the key's rate limit."""
+        state = get_state(request)
         if credentials is None or not credentials.credentials:
             raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
-        key = state.keys.authenticate(credentials.credentials)
+        # On the threadpool: a cache miss reads the database, and last-use is written once a minute.
+        key = await run_in_threadpool(state.keys.authenticate, credentials.credentials)
         if not key.allows(self.scope):
             raise PermissionDeniedError(f"this API key does not have the {self.scope!r} scope")
         state.limiter.check(key, state.settings.rate_limit_per_minute)
         request.state.api_key = key
         return key
+
+
+def hashing_slots(request: Request) -> CapacityLimiter:
+    """This app's limit on concurrent hashing threads: one per CPU core (made on first use, in the loop)."""
+    limiter = getattr(request.app.state, "hashing_slots", None)
+    if not isinstance(limiter, CapacityLimiter):
+        limiter = CapacityLimiter(os.cpu_count() or 1)
+        request.app.state.hashing_slots = limiter
+    return limiter
 
 
 def require_scope(scope: str) -> ScopeGuard:

@@ -1,0 +1,93 @@
+"""The request fast paths: refreshes that skip an unchanged store, and lookups that never block the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from test_service_support import Service
+
+from brightline.banks import EntryInput
+
+pytestmark = pytest.mark.anyio
+pytest_plugins = ("test_service_support",)
+
+PDQ = "f8" * 32
+
+
+def _count_feed_reads(service: Service, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    original = service.state.banks.changes_since
+
+    def counting(revision: int) -> object:
+        calls.append(revision)
+        return original(revision)
+
+    monkeypatch.setattr(service.state.banks, "changes_since", counting)
+    return calls
+
+
+async def test_a_refresh_of_an_unchanged_store_reads_no_change_feed(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keeper = service.state.keeper
+    keeper.refresh()
+    calls = _count_feed_reads(service, monkeypatch)
+    keeper.refresh()
+    keeper.refresh()
+    assert calls == []
+    assert keeper.is_fresh()
+    service.state.banks.create_bank("fresh")
+    service.state.banks.add_entries("fresh", [EntryInput("pdq", PDQ, source="test")])
+    keeper.refresh()
+    assert len(calls) == 1
+    body = {"signals": [{"type": "pdq", "value": PDQ}]}
+    answer = await service.client.post("/v1/match", json=body, headers=service.auth("match"))
+    assert answer.status_code == 200 and answer.json()["matched"] is True
+
+
+async def test_a_lookup_waits_for_a_refresh_off_the_event_loop(service: Service) -> None:
+    service.state.banks.create_bank("held")
+    service.state.banks.add_entries("held", [EntryInput("pdq", PDQ, source="test")])
+    keeper = service.state.keeper
+    keeper.refresh()
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold_the_index() -> None:
+        # What a long refresh does: hold the index lock.
+        with keeper._lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_index)
+    holder.start()
+    try:
+        assert held.wait(10)
+        assert keeper.match_values_nowait("pdq", [PDQ]) is None
+        # The event loop stays free: /healthz answers while the match waits on the lock.
+        body = {"signals": [{"type": "pdq", "value": PDQ}]}
+        task = asyncio.ensure_future(service.client.post("/v1/match", json=body, headers=service.auth("match")))
+        assert (await service.client.get("/healthz")).status_code == 200
+        assert not task.done()
+        release.set()
+        answer = await task
+    finally:
+        release.set()
+        holder.join()
+    assert answer.status_code == 200 and answer.json()["matched"] is True
+    found = keeper.match_values_nowait("pdq", [PDQ])
+    assert found is not None and [m.bank for m in found] == ["held"]
+
+
+async def test_a_large_batch_is_answered_in_order(service: Service) -> None:
+    service.state.banks.create_bank("batch")
+    service.state.banks.add_entries("batch", [EntryInput("pdq", PDQ, source="test")])
+    service.state.keeper.refresh()
+    # Over the inline limit, so the lookups run on the threadpool; the answer is the same.
+    signals = [{"type": "pdq", "value": PDQ if n % 7 == 0 else "0f" * 32} for n in range(40)]
+    answer = await service.client.post("/v1/match", json={"signals": signals}, headers=service.auth("match"))
+    assert answer.status_code == 200
+    results = answer.json()["results"]
+    assert [bool(r["matches"]) for r in results] == [n % 7 == 0 for n in range(40)]
