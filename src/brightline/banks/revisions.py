@@ -78,9 +78,11 @@ def _banks(conn: Connection) -> dict[int, _BankView]:
 
 def _rows(conn: Connection, where: sa.ColumnElement[bool] | None, banks: dict[int, _BankView]) -> list[EntryRow]:
     cols = entries_table.c
-    stmt = sa.select(cols.id, cols.bank_id, cols.signal_type, cols.value, cols.enabled).order_by(cols.id)
-    if where is not None:
-        stmt = stmt.where(where)
+    stmt = sa.select(cols.id, cols.bank_id, cols.signal_type, cols.value, cols.enabled)
+    # A full read walks the primary key in order anyway. A filtered one is sorted here instead:
+    # with ORDER BY id, SQLite walks the whole primary key rather than the revision index
+    # (0.23 s per refresh at 1M entries, however few rows changed).
+    stmt = stmt.order_by(cols.id) if where is None else stmt.where(where)
     # One shared str per signal type instead of one per row: a full build holds millions of rows.
     type_names: dict[str, str] = {}
     out: list[EntryRow] = []
@@ -100,6 +102,8 @@ def _rows(conn: Connection, where: sa.ColumnElement[bool] | None, banks: dict[in
                         bank.threshold,
                     )
                 )
+    if where is not None:
+        out.sort(key=lambda row: row.id)
     return out
 
 
