@@ -197,7 +197,7 @@ def scan_rates(files: Sequence[Path], rounds: int, workers: int) -> dict[str, fl
                 # The thread pool row forces the old behaviour by making the job look small.
                 parallel.MIN_FILES_FOR_PROCESSES = len(files) + 1 if threads else floor  # type: ignore[misc]
                 start = time.perf_counter()
-                done = list(matcher.scan_paths(files, HashOptions(), workers=count))
+                done = list(matcher.scan_paths(files, HashOptions(), workers=count, processes=not threads))
                 spent[name] += time.perf_counter() - start
                 parallel.MIN_FILES_FOR_PROCESSES = floor  # type: ignore[misc]
                 assert not any(r.error for r in done), [r.error for r in done if r.error][:3]

@@ -39,6 +39,7 @@ def test_small_jobs_and_one_worker_stay_on_threads() -> None:
     assert not use_processes(MIN_FILES_FOR_PROCESSES - 1, 8)
     assert not use_processes(1000, 1)
     assert use_processes(MIN_FILES_FOR_PROCESSES, 2)
+    assert not use_processes(1000, 2, processes=False)  # threads unless asked (the default)
 
 
 def test_hashes_survive_the_trip_between_processes(files: list[Path]) -> None:
@@ -54,7 +55,9 @@ def test_processes_give_what_threads_give(banks: BankService, files: list[Path])
     matcher = Matcher(banks)
     matcher.refresh()
     seen: list[str] = []
-    on_processes = list(matcher.scan_paths(files, HashOptions(), workers=2, on_result=lambda r: seen.append(r.file)))
+    on_processes = list(
+        matcher.scan_paths(files, HashOptions(), workers=2, on_result=lambda r: seen.append(r.file), processes=True)
+    )
     on_threads = [matcher.scan_file(path, HashOptions()) for path in files]
     assert on_processes == on_threads
     assert [r.file for r in on_processes] == [str(p) for p in files] == seen

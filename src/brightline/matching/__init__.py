@@ -364,12 +364,18 @@ class Matcher:
         banks: Collection[str] | None = None,
         workers: int = 0,
         on_result: Callable[[ScanResult], None] | None = None,
+        processes: bool = False,
     ) -> Iterator[ScanResult]:
-        """Scan files in input order: hashed in worker processes (big jobs) or threads, matched here."""
+        """Scan files in input order on threads, or with ``processes`` hashed in worker processes (big jobs).
+
+        Worker processes start by importing the caller's main module (forkserver/spawn), so a
+        script using ``processes=True`` needs the ``if __name__ == "__main__":`` guard.
+        """
         count = workers or os.cpu_count() or 1
         hash_options = self.query_options(options)  # what scan_file hashes with
         scan_one = lambda p: self.scan_file(p, options, banks)  # noqa: E731
-        for result in scan_in_order(paths, hash_options, count, scan_one, lambda h: self.match_hashes(h, banks)):
+        match = lambda h: self.match_hashes(h, banks)  # noqa: E731
+        for result in scan_in_order(paths, hash_options, count, scan_one, match, processes=processes):
             if on_result is not None:
                 on_result(result)
             yield result

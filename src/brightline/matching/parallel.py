@@ -20,6 +20,9 @@ from brightline.errors import BrightlineError
 from brightline.matching.results import Match, ScanResult
 from brightline.signals.hashing import HashOptions, MediaHashes, hash_file
 
+# Threads are the default: decoding and the numba kernels release the GIL enough that 2
+# threads scanned the 1,039 shared photos 1.7-2.3x faster than 1 worker, while 2 processes
+# were barely faster than 1 (start-up, pickling); processes are opt-in (scan_paths(processes=True)).
 # Starting workers costs about a second (interpreter, numpy, numba, Pillow); below this
 # many files a thread pool finishes first.
 MIN_FILES_FOR_PROCESSES: Final = 16
@@ -32,9 +35,9 @@ _PRELOAD: Final = ["brightline.signals.hashing"]
 HashOutcome = MediaHashes | str  # the hashes, or the per-file error message
 
 
-def use_processes(files: int, workers: int) -> bool:
-    """Whether a job of ``files`` on ``workers`` is big enough to pay for starting processes."""
-    return workers > 1 and files >= MIN_FILES_FOR_PROCESSES
+def use_processes(files: int, workers: int, *, processes: bool = True) -> bool:
+    """Whether a job of ``files`` on ``workers`` should (and is big enough to) pay for starting processes."""
+    return processes and workers > 1 and files >= MIN_FILES_FOR_PROCESSES
 
 
 def hash_for_scan(path: Path, options: HashOptions) -> HashOutcome:
@@ -76,9 +79,11 @@ def scan_in_order(
     workers: int,
     scan_file: Callable[[Path], ScanResult],
     match: Callable[[MediaHashes], tuple[list[Match], bool]],
+    *,
+    processes: bool = False,
 ) -> Iterator[ScanResult]:
-    """Scan results in input order: hashed on processes and matched here, or ``scan_file`` on threads for small jobs."""
-    if not use_processes(len(paths), workers):
+    """Scan results in input order: ``scan_file`` on threads, or (``processes``, big jobs) hashed on processes."""
+    if not use_processes(len(paths), workers, processes=processes):
         with ThreadPoolExecutor(max_workers=workers) as pool:
             yield from pool.map(scan_file, paths)
         return
