@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     )
     video_max_seconds: float = Field(default=0.0, ge=0, description="Video budget: seconds decoded; 0 = no limit.")
     video_max_frames: int = Field(default=0, ge=0, description="Video budget: frames decoded; 0 = no limit.")
+    video_accurate_rgb: bool = Field(
+        default=False,
+        description="Video: swscale's exact YUV->RGB conversion, as the shared reference hashes were made (slower).",
+    )
     match_dihedral: bool = Field(default=False, description="Also match the 7 rotated/flipped PDQ variants.")
     trim_borders: bool = Field(
         default=True, description="Also match the picture inside near-uniform borders (letterbox, padding)."

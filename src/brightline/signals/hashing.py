@@ -31,6 +31,7 @@ class HashOptions:
     frame_size: int | None = None  # video: resize frames to N x N before hashing
     max_video_seconds: float | None = None  # video budget: stop decoding after this much video
     max_video_frames: int | None = None  # video budget: stop decoding after this many frames
+    video_accurate_rgb: bool = False  # video: swscale's exact YUV->RGB path (reference-faithful, slower)
     # Images: also hash the picture inside near-uniform margins (pdq_trimmed), and which
     # region hashes to add (pdq_regions): "known" for media going into a bank (crops and
     # parts), "query" for media being matched (parts), "none" to skip them.
@@ -58,6 +59,7 @@ class HashOptions:
             seconds_per_hash=settings.video_seconds_per_hash,
             max_video_seconds=settings.video_max_seconds or None,
             max_video_frames=settings.video_max_frames or None,
+            video_accurate_rgb=settings.video_accurate_rgb,
         )
 
 
@@ -120,6 +122,7 @@ def _hash_video(source: bytes | Path, options: HashOptions) -> MediaHashes:
             max_seconds=options.max_video_seconds,
             max_pixels=options.max_pixels,
             regions=options.regions != "none",
+            accurate_rgb=options.video_accurate_rgb,
         )
     )
 

@@ -23,7 +23,7 @@ import av.container
 import av.error
 import numpy as np
 import numpy.typing as npt
-from av.video.reformatter import VideoReformatter
+from av.video.reformatter import Interpolation, VideoReformatter
 
 from brightline.errors import (
     CorruptMediaError,
@@ -65,7 +65,11 @@ __all__ = [
 
 DEFAULT_MAX_PIXELS: Final = 100_000_000
 # The reference's scaler for `-s`; PyAV passes it to libswscale.
-_RESIZE_INTERPOLATION: Final = "LANCZOS"
+_RESIZE_INTERPOLATION: Final = Interpolation.LANCZOS
+# swscale's exact YUV->RGB path (SWS_ACCURATE_RND) instead of its SIMD shortcut: reproduces the
+# reference hashes made with an older FFmpeg (see tests/test_vpdq_conformance.py), about ten
+# times slower per conversion, and no longer bit-equal to Meta's vpdq built on a current FFmpeg.
+_ACCURATE: Final = Interpolation.ACCURATE_RND
 # Sampled frames in flight between the decoder and the hashing threads; bounds memory.
 _IN_FLIGHT_PER_WORKER: Final = 2
 # One swscale context (and its slice threads) per hashing thread, reused frame after frame:
@@ -112,6 +116,7 @@ def vpdq_hash(
     workers: int = 4,
     skip_unsampled: bool = True,
     regions: bool = False,
+    accurate_rgb: bool = False,
 ) -> VideoHashes:
     """vPDQ of a video: PDQ of every frame ``seconds_per_hash`` apart (0 = all), plus MD5/SHA-256."""
     # skip_unsampled=False decodes every frame even where the stream lets sampling skip
@@ -119,7 +124,15 @@ def vpdq_hash(
     _validate(frame_size, max_frames, max_seconds, max_pixels, workers)
     frame_interval(seconds_per_hash, 1.0)  # validates seconds_per_hash before any I/O
     options = _Options(
-        seconds_per_hash, frame_size, max_frames, max_seconds, max_pixels, workers, skip_unsampled, regions
+        seconds_per_hash,
+        frame_size,
+        max_frames,
+        max_seconds,
+        max_pixels,
+        workers,
+        skip_unsampled,
+        regions,
+        accurate_rgb,
     )
     if isinstance(source, Path):
         check_regular_file(source)
@@ -147,6 +160,7 @@ class _Options:
     workers: int
     skip_unsampled: bool
     regions: bool  # also hash each sampled frame's parts (vpdq_regions)
+    accurate_rgb: bool  # swscale's exact conversion (see _ACCURATE)
 
 
 def _hash_stream(handle: BinaryIO, md5: str, sha256: str, options: _Options) -> VideoHashes:
@@ -194,7 +208,9 @@ def _hash_source(
                 raise MediaTooLargeError(f"frame {number} has more than {options.max_pixels} pixels")
             if number % interval == 0:
                 # Frames between samples are decoded only as far as the codec needs; never converted.
-                pending.append((number, pool.submit(_hash_frame, frame, frame_size, options.regions)))
+                pending.append(
+                    (number, pool.submit(_hash_frame, frame, frame_size, options.regions, options.accurate_rgb))
+                )
                 if len(pending) >= workers * _IN_FLIGHT_PER_WORKER:
                     features.append(_collect(pending.popleft(), source.fps, frame_regions))
             count = number + 1
@@ -244,7 +260,9 @@ def _collect(
     return VpdqFeature(number, quality, pdq, frame_timestamp(number, fps))
 
 
-def _hash_frame(frame: av.VideoFrame, frame_size: int | None, regions: bool = False) -> tuple[str, int, str]:
+def _hash_frame(
+    frame: av.VideoFrame, frame_size: int | None, regions: bool = False, accurate_rgb: bool = False
+) -> tuple[str, int, str]:
     """RGB24 at native size (or frame_size squared, Lanczos as the reference's -s), then PDQ."""
     scalers: dict[int | None, VideoReformatter] | None = getattr(_SCALERS, "by_size", None)
     if scalers is None:
@@ -253,11 +271,11 @@ def _hash_frame(frame: av.VideoFrame, frame_size: int | None, regions: bool = Fa
     if scaler is None:
         scaler = scalers[frame_size] = VideoReformatter()
     if frame_size is None:
-        rgb = scaler.reformat(frame, format="rgb24")
+        flags = Interpolation.BILINEAR | _ACCURATE if accurate_rgb else None
+        rgb = scaler.reformat(frame, format="rgb24", interpolation=flags)
     else:
-        rgb = scaler.reformat(
-            frame, format="rgb24", width=frame_size, height=frame_size, interpolation=_RESIZE_INTERPOLATION
-        )
+        resize = _RESIZE_INTERPOLATION | _ACCURATE if accurate_rgb else _RESIZE_INTERPOLATION
+        rgb = scaler.reformat(frame, format="rgb24", width=frame_size, height=frame_size, interpolation=resize)
     pixels = cast("npt.NDArray[np.uint8]", rgb.to_ndarray())
     result = pdq_hash_pixels(pixels)
     if not regions:
