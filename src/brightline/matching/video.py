@@ -9,7 +9,7 @@ both reach their thresholds. Image hits on single frames (either way round) need
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from brightline.index.base import SignalIndex
@@ -33,23 +33,28 @@ def distinct_hashes(features: Sequence[VpdqFeature], min_quality: int) -> list[s
     return list(dict.fromkeys(f.pdq for f in features if f.quality >= min_quality))
 
 
-def time_ranges(
-    features: Sequence[VpdqFeature], matched: set[str], min_quality: int
-) -> tuple[tuple[float, float], ...]:
-    """Matched query frames' timestamps merged into ranges: runs of consecutive sampled frames that matched."""
+def merge_runs(frames: Iterable[tuple[float, bool]]) -> tuple[tuple[float, float], ...]:
+    """(timestamp, matched) of consecutive sampled frames merged into (first, last) ranges of matched runs."""
     ranges: list[tuple[float, float]] = []
     run: tuple[float, float] | None = None
-    for feature in sorted(features, key=lambda f: f.frame_number):
-        if feature.quality < min_quality:
-            continue  # dropped frames neither extend nor break a run
-        if feature.pdq in matched:
-            run = (feature.timestamp, feature.timestamp) if run is None else (run[0], feature.timestamp)
+    for timestamp, matched in frames:
+        if matched:
+            run = (timestamp, timestamp) if run is None else (run[0], timestamp)
         elif run is not None:
             ranges.append(run)
             run = None
     if run is not None:
         ranges.append(run)
     return tuple(ranges)
+
+
+def time_ranges(
+    features: Sequence[VpdqFeature], matched: set[str], min_quality: int
+) -> tuple[tuple[float, float], ...]:
+    """Matched query frames' timestamps merged into ranges: runs of consecutive sampled frames that matched."""
+    # Dropped (low-quality) frames neither extend nor break a run.
+    kept = (f for f in sorted(features, key=lambda f: f.frame_number) if f.quality >= min_quality)
+    return merge_runs((f.timestamp, f.pdq in matched) for f in kept)
 
 
 def _percent(part: int, whole: int) -> float:

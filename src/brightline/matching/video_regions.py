@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from brightline.index.video_regions import VideoRegionIndex
 from brightline.matching.results import Match
-from brightline.matching.video import Resolve
+from brightline.matching.video import Resolve, merge_runs
 from brightline.signals.regions import FULL
 from brightline.signals.regions_signal import decode_regions
 
@@ -33,21 +33,6 @@ def _full_quality(regions: str) -> int:
 
 def _percent(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 2) if whole else 0.0
-
-
-def _ranges(times: Sequence[float], matched: set[int]) -> tuple[tuple[float, float], ...]:
-    """Runs of consecutive matched query frames as (first, last) timestamps."""
-    ranges: list[tuple[float, float]] = []
-    run: tuple[float, float] | None = None
-    for position, time in enumerate(times):
-        if position in matched:
-            run = (time, time) if run is None else (run[0], time)
-        elif run is not None:
-            ranges.append(run)
-            run = None
-    if run is not None:
-        ranges.append(run)
-    return tuple(ranges)
 
 
 def match_video_regions(
@@ -86,7 +71,8 @@ def match_video_regions(
             continue
         ranges = None
         if timestamps is not None:
-            ranges = _ranges([timestamps.get(number, 0.0) for number, _ in usable], candidate.query_frames)
+            times = [timestamps.get(number, 0.0) for number, _ in usable]
+            ranges = merge_runs((time, n in candidate.query_frames) for n, time in enumerate(times))
         variant = "frames+parts" if candidate.by_parts else "frames"
         bank_name = allowed[entry_id][0]
         matches.append(Match(bank_name, entry_id, "vpdq_regions", candidate.distance, variant, q, c, ranges))
