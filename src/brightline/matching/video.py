@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from brightline.index.base import SignalIndex
 from brightline.index.frames import FrameIndex
@@ -21,11 +22,50 @@ from brightline.signals.vpdq import VpdqFeature
 Resolve = Callable[[Sequence[int]], dict[int, tuple[str, int]]]
 
 
+class FrameHitLike(Protocol):
+    """What a frame search returns per hit: the banked entry and the distance."""
+
+    @property
+    def entry_id(self) -> int: ...
+
+    @property
+    def distance(self) -> int: ...
+
+
+Hit = TypeVar("Hit", bound=FrameHitLike)
+
+
 @dataclass
-class _Candidate:
-    query_hashes: set[int] = field(default_factory=set)  # indexes into the query's distinct hashes
-    rows: set[int] = field(default_factory=set)  # candidate frame rows hit
+class FrameCandidate:
+    """One banked video hit by a query: which query frames, which of its frames, how close, and how."""
+
+    query_frames: set[int] = field(default_factory=set)  # positions in the query's usable frames
+    rows: set[int] = field(default_factory=set)  # the candidate's frames hit
     distance: int = 1 << 30
+    tags: set[str] = field(default_factory=set)
+
+
+def collect_candidates(
+    found: Sequence[Sequence[Hit]],
+    resolve: Resolve,
+    row_of: Callable[[Hit], int],
+    tag_of: Callable[[Hit], str] | None = None,
+) -> tuple[dict[int, FrameCandidate], dict[int, tuple[str, int]]]:
+    """Per banked entry, the query frames (positions in ``found``) that hit it within its bank's threshold."""
+    allowed = resolve(sorted({hit.entry_id for hits in found for hit in hits}))
+    candidates: dict[int, FrameCandidate] = {}
+    for position, hits in enumerate(found):
+        for hit in hits:
+            bank = allowed.get(hit.entry_id)
+            if bank is None or hit.distance > bank[1]:
+                continue
+            candidate = candidates.setdefault(hit.entry_id, FrameCandidate())
+            candidate.query_frames.add(position)
+            candidate.rows.add(row_of(hit))
+            candidate.distance = min(candidate.distance, hit.distance)
+            if tag_of is not None:
+                candidate.tags.add(tag_of(hit))
+    return candidates, allowed
 
 
 def distinct_hashes(features: Sequence[VpdqFeature], min_quality: int) -> list[str]:
@@ -57,7 +97,7 @@ def time_ranges(
     return merge_runs((f.timestamp, f.pdq in matched) for f in kept)
 
 
-def _percent(part: int, whole: int) -> float:
+def percent(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 2) if whole else 0.0
 
 
@@ -79,23 +119,13 @@ def match_video(
     matches: list[Match] = []
     if frame_index is not None and len(frame_index):
         found = frame_index.search_frames(hashes, radius)
-        allowed = resolve(sorted({hit.entry_id for hits in found for hit in hits}))
-        candidates: dict[int, _Candidate] = {}
-        for number, hits in enumerate(found):
-            for hit in hits:
-                bank = allowed.get(hit.entry_id)
-                if bank is None or hit.distance > bank[1]:
-                    continue
-                candidate = candidates.setdefault(hit.entry_id, _Candidate())
-                candidate.query_hashes.add(number)
-                candidate.rows.add(hit.row)
-                candidate.distance = min(candidate.distance, hit.distance)
+        candidates, allowed = collect_candidates(found, resolve, lambda hit: hit.row)
         for entry_id, candidate in candidates.items():
-            q = _percent(len(candidate.query_hashes), len(hashes))
-            c = _percent(len(candidate.rows), frame_index.frame_count(entry_id))
+            q = percent(len(candidate.query_frames), len(hashes))
+            c = percent(len(candidate.rows), frame_index.frame_count(entry_id))
             if q < query_percent or c < candidate_percent:
                 continue
-            matched = {hashes[n] for n in candidate.query_hashes}
+            matched = {hashes[n] for n in candidate.query_frames}
             ranges = time_ranges(features, matched, min_quality)
             matches.append(Match(allowed[entry_id][0], entry_id, "vpdq", candidate.distance, "original", q, c, ranges))
     if pdq_index is not None and len(pdq_index):
@@ -111,7 +141,7 @@ def match_video(
                 matched_hashes.add(hashes[number])
                 per_entry[image_hit.entry_id] = (min(best, image_hit.distance), matched_hashes)
         for entry_id, (distance, matched_hashes) in per_entry.items():
-            q = _percent(len(matched_hashes), len(hashes))
+            q = percent(len(matched_hashes), len(hashes))
             ranges = time_ranges(features, matched_hashes, min_quality)
             matches.append(Match(allowed[entry_id][0], entry_id, "pdq", distance, "original", q, None, ranges))
     return matches

@@ -10,29 +10,16 @@ longer hides the video.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from brightline.index.video_regions import VideoRegionIndex
 from brightline.matching.results import Match
-from brightline.matching.video import Resolve, merge_runs
+from brightline.matching.video import Resolve, collect_candidates, merge_runs, percent
 from brightline.signals.regions import FULL
 from brightline.signals.regions_signal import decode_regions
 
 
-@dataclass
-class _Candidate:
-    query_frames: set[int] = field(default_factory=set)  # positions in the usable query frames
-    slots: set[int] = field(default_factory=set)  # candidate frames hit
-    distance: int = 1 << 30
-    by_parts: bool = False
-
-
 def _full_quality(regions: str) -> int:
     return next((r.quality for r in decode_regions(regions) if r.name == FULL), 0)
-
-
-def _percent(part: int, whole: int) -> float:
-    return round(100.0 * part / whole, 2) if whole else 0.0
 
 
 def match_video_regions(
@@ -51,29 +38,18 @@ def match_video_regions(
     if index is None or not len(index) or not usable:
         return []
     found = index.search_frames([regions for _, regions in usable], radius)
-    allowed = resolve(sorted({hit.entry_id for hits in found for hit in hits}))
-    candidates: dict[int, _Candidate] = {}
-    for position, hits in enumerate(found):
-        for hit in hits:
-            bank = allowed.get(hit.entry_id)
-            if bank is None or hit.distance > bank[1]:
-                continue
-            candidate = candidates.setdefault(hit.entry_id, _Candidate())
-            candidate.query_frames.add(position)
-            candidate.slots.add(hit.slot)
-            candidate.distance = min(candidate.distance, hit.distance)
-            candidate.by_parts |= hit.variant.startswith("parts")
+    candidates, allowed = collect_candidates(found, resolve, lambda hit: hit.slot, lambda hit: hit.variant)
     matches = []
     for entry_id, candidate in candidates.items():
-        q = _percent(len(candidate.query_frames), len(usable))
-        c = _percent(len(candidate.slots), index.frame_count(entry_id))
+        q = percent(len(candidate.query_frames), len(usable))
+        c = percent(len(candidate.rows), index.frame_count(entry_id))
         if q < query_percent or c < candidate_percent:
             continue
         ranges = None
         if timestamps is not None:
             times = [timestamps.get(number, 0.0) for number, _ in usable]
             ranges = merge_runs((time, n in candidate.query_frames) for n, time in enumerate(times))
-        variant = "frames+parts" if candidate.by_parts else "frames"
+        variant = "frames+parts" if any(t.startswith("parts") for t in candidate.tags) else "frames"
         bank_name = allowed[entry_id][0]
         matches.append(Match(bank_name, entry_id, "vpdq_regions", candidate.distance, variant, q, c, ranges))
     return matches

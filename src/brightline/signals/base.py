@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from enum import StrEnum
 from typing import ClassVar
 
+from brightline.errors import InvalidSignalValueError
 from brightline.signals.hexcodes import validate_hex
 
 
@@ -43,6 +44,16 @@ class SignalType(ABC):
     @abstractmethod
     def distance(cls, a: str, b: str) -> int:
         """Distance between two canonical values (0 means identical)."""
+
+    @classmethod
+    def text_of(cls, value: object) -> str:
+        """``value`` stripped and lower-cased, or InvalidSignalValueError if it is not non-empty text."""
+        if not isinstance(value, str):
+            raise InvalidSignalValueError(f"{cls.name} value must be text, got {type(value).__name__}")
+        text = value.strip().lower()
+        if not text:
+            raise InvalidSignalValueError(f"{cls.name} value is empty")
+        return text
 
     @classmethod
     def matches(cls, a: str, b: str, threshold: int | None = None) -> bool:

@@ -50,11 +50,7 @@ class PdqRegionsSignal(SignalType):
     @classmethod
     def validate(cls, value: str) -> str:
         """Canonical form: known region names once each, in REGION_NAMES order, lower-case hex."""
-        if not isinstance(value, str):
-            raise InvalidSignalValueError(f"{cls.name} value must be text, got {type(value).__name__}")
-        text = value.strip().lower()
-        if not text:
-            raise InvalidSignalValueError(f"{cls.name} value is empty")
+        text = cls.text_of(value)
         seen: dict[str, str] = {}
         for number, part in enumerate(text.split(SEPARATOR), start=1):
             match = _REGION.fullmatch(part.strip())

@@ -51,11 +51,7 @@ class VpdqRegionsSignal(SignalType):
     @classmethod
     def validate(cls, value: str) -> str:
         """Canonical form: frames in increasing frame order, each with a valid pdq_regions value."""
-        if not isinstance(value, str):
-            raise InvalidSignalValueError(f"{cls.name} value must be text, got {type(value).__name__}")
-        text = value.strip().lower()
-        if not text:
-            raise InvalidSignalValueError(f"{cls.name} value is empty")
+        text = cls.text_of(value)
         frames: dict[int, str] = {}
         seen: set[str] = set()
         for number, part in enumerate(text.split(FRAME_SEPARATOR), start=1):

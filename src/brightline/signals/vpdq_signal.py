@@ -52,11 +52,7 @@ class VpdqSignal(SignalType):
     @classmethod
     def validate(cls, value: str) -> str:
         """Canonical single-line form, from the single-line form or the reference multi-line text."""
-        if not isinstance(value, str):
-            raise InvalidSignalValueError(f"vpdq value must be text, got {type(value).__name__}")
-        text = value.strip().lower()
-        if not text:
-            raise InvalidSignalValueError("vpdq value is empty")
+        text = cls.text_of(value)
         if "\n" in text or "\r" in text:
             try:
                 return encode_features(parse_vpdq_text(text, source="vpdq value"))
