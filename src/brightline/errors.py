@@ -224,3 +224,81 @@ class UnsupportedContentTypeError(BrightlineError):
 
     http_status = 415
     code = "unsupported_content_type"
+
+
+# --- after a match: cases, evidence, rules, reports, appeals -------------------------------
+
+
+class CaseNotFoundError(NotFoundError):
+    """No review case has that id."""
+
+    code = "case_not_found"
+
+
+class CaseStateError(ConflictError):
+    """The case is not in a state that allows this step (already decided, claimed by someone else...)."""
+
+    code = "case_state"
+
+
+class ReviewCapReachedError(BrightlineError):
+    """The reviewer has decided their configured number of items today (wellbeing cap)."""
+
+    http_status = 429
+    code = "review_cap_reached"
+
+
+class RuleError(ValidationError):
+    """A rule or rule file is malformed (unknown action, bad threshold, unknown field)."""
+
+    code = "rule_invalid"
+
+
+class RuleNotFoundError(NotFoundError):
+    """No rule has that name."""
+
+    code = "rule_not_found"
+
+
+class EvidenceError(BrightlineError):
+    """Evidence could not be stored or read (missing file, failed authentication of the ciphertext)."""
+
+    http_status = 500
+    code = "evidence_error"
+
+
+class EvidenceNotFoundError(NotFoundError):
+    """No evidence is kept for that scan or id (it never matched, or it was deleted)."""
+
+    code = "evidence_not_found"
+
+
+class LegalHoldError(ConflictError):
+    """The data is under an active legal hold or preservation period and cannot be deleted."""
+
+    code = "legal_hold"
+
+
+class ReportNotAllowedError(ConflictError):
+    """A report was asked for a case no human has confirmed (never allowed), or one already sent."""
+
+    code = "report_not_allowed"
+
+
+class ReportNotFoundError(NotFoundError):
+    """No report has that id."""
+
+    code = "report_not_found"
+
+
+class ReportDeliveryError(BrightlineError):
+    """The report destination refused the report or could not be reached (retry later)."""
+
+    http_status = 502
+    code = "report_delivery_failed"
+
+
+class AppealNotFoundError(NotFoundError):
+    """No appeal has that id."""
+
+    code = "appeal_not_found"

@@ -90,6 +90,39 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Service: requests per minute per API key without its own limit; 0 = unlimited."
     )
 
+    # --- after a match: rules, evidence, review, reporting (see README "After a match") ---
+    rules_file: Path | None = Field(
+        default=None, description="TOML file of match rules, loaded into the database at start-up; empty = none."
+    )
+    evidence_dir: Path | None = Field(
+        default=None, description="Folder for encrypted evidence files; empty means data_dir/evidence."
+    )
+    evidence_key: str = Field(
+        default="",
+        description="Base64 of a 32-byte AES-256 key for evidence at rest; empty derives one from secret_key.",
+    )
+    review_daily_cap: int = Field(
+        default=200, ge=0, description="Console: items one reviewer may decide per UTC day; 0 = no cap."
+    )
+    review_break_minutes: int = Field(
+        default=50, ge=0, description="Console: remind a reviewer to take a break after this many minutes; 0 = never."
+    )
+    review_claim_minutes: int = Field(
+        default=30, ge=1, description="Console: a claimed item returns to the queue after this many minutes."
+    )
+    console_session_minutes: int = Field(
+        default=480, ge=1, description="Console: a login lasts this many minutes."
+    )
+    ncmec_environment: Literal["test", "production"] = Field(
+        default="test", description="NCMEC CyberTipline: which of its two services reports go to."
+    )
+    ncmec_url: str = Field(default="", description="NCMEC CyberTipline base URL; empty = the official one for ncmec_environment.")
+    ncmec_username: str = Field(default="", description="NCMEC CyberTipline: the ESP's API user name.")
+    ncmec_password: str = Field(default="", description="NCMEC CyberTipline: the ESP's API password.")
+    preservation_days: int = Field(
+        default=365, ge=1, description="Days a reported case's evidence and records are preserved (18 U.S.C. 2258A)."
+    )
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.environment == "production" and self.secret_key == DEFAULT_SECRET:
@@ -107,3 +140,8 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         """Folder holding persisted index snapshots."""
         return self.data_dir / "index"
+
+    @property
+    def effective_evidence_dir(self) -> Path:
+        """Folder holding encrypted evidence files."""
+        return self.evidence_dir if self.evidence_dir is not None else self.data_dir / "evidence"
