@@ -1,0 +1,1 @@
+"""Human review: the case queue, decisions and the reviewer accounts behind the console."""
