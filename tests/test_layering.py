@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "actions": 6,
     "review": 7,
     "reporting": 8,
+    "appeals": 8,  # reversing a decision may retract a report
     "privacy": 9,
     "service": 10,
     "cli": 10,
