@@ -32,7 +32,7 @@ from brightline.errors import ApiKeyNotFoundError, AuthenticationError, StoreErr
 from brightline.store.db import Database
 from brightline.store.models import api_keys_table, utcnow
 
-SCOPES: tuple[str, ...] = ("hash", "match", "scan", "banks:read", "banks:write", "matches:read", "admin")
+SCOPES: tuple[str, ...] = ("hash", "match", "scan", "banks:read", "banks:write", "matches:read", "appeals", "admin")
 ADMIN_SCOPE = "admin"
 KEY_MARKER = "bl"  # first part of every key: bl_<prefix>_<secret>
 DEFAULT_CACHE_TTL_S = 30.0
