@@ -298,6 +298,12 @@ class ReportDeliveryError(BrightlineError):
     code = "report_delivery_failed"
 
 
+class ReportOutcomeUnknownError(ReportDeliveryError):
+    """A report was sent but no answer came back: it may exist remotely, so it is not sent again blindly."""
+
+    code = "report_outcome_unknown"
+
+
 class AppealNotFoundError(NotFoundError):
     """No appeal has that id."""
 

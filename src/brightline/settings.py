@@ -122,6 +122,19 @@ class Settings(BaseSettings):
     preservation_days: int = Field(
         default=365, ge=1, description="Days a reported case's evidence and records are preserved (18 U.S.C. 2258A)."
     )
+    preservation_days_by_jurisdiction: dict[str, int] = Field(
+        default_factory=dict,
+        description="JSON object of preservation days per report jurisdiction (e.g. {\"US\": 365}); others use the default.",
+    )
+    ncmec_reporter_first_name: str = Field(default="", description="NCMEC report: the reporting person's first name.")
+    ncmec_reporter_last_name: str = Field(default="", description="NCMEC report: the reporting person's last name.")
+    ncmec_reporter_email: str = Field(default="", description="NCMEC report: the reporting person's email (required).")
+    report_destination: Literal["cybertipline", "file_drop"] = Field(
+        default="cybertipline", description="Where reports go: NCMEC's CyberTipline or a folder (file_drop)."
+    )
+    report_drop_dir: Path | None = Field(
+        default=None, description="file_drop destination: folder reports are written to; empty = data_dir/reports."
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
