@@ -116,7 +116,9 @@ class Settings(BaseSettings):
     ncmec_environment: Literal["test", "production"] = Field(
         default="test", description="NCMEC CyberTipline: which of its two services reports go to."
     )
-    ncmec_url: str = Field(default="", description="NCMEC CyberTipline base URL; empty = the official one for ncmec_environment.")
+    ncmec_url: str = Field(
+        default="", description="NCMEC CyberTipline base URL; empty = the official one for ncmec_environment."
+    )
     ncmec_username: str = Field(default="", description="NCMEC CyberTipline: the ESP's API user name.")
     ncmec_password: str = Field(default="", description="NCMEC CyberTipline: the ESP's API password.")
     preservation_days: int = Field(
@@ -124,7 +126,7 @@ class Settings(BaseSettings):
     )
     preservation_days_by_jurisdiction: dict[str, int] = Field(
         default_factory=dict,
-        description="JSON object of preservation days per report jurisdiction (e.g. {\"US\": 365}); others use the default.",
+        description="Preservation days per report jurisdiction (JSON), e.g. {\"US\": 365}; others: the default.",
     )
     ncmec_reporter_first_name: str = Field(default="", description="NCMEC report: the reporting person's first name.")
     ncmec_reporter_last_name: str = Field(default="", description="NCMEC report: the reporting person's last name.")
