@@ -99,7 +99,11 @@ class Settings(BaseSettings):
     )
     evidence_key: str = Field(
         default="",
-        description="Base64 of a 32-byte AES-256 key for evidence at rest; empty derives one from secret_key.",
+        description="Base64 of a 32-byte AES-256 key for evidence at rest (comma-separated, newest first, to rotate); "
+        "empty derives one from secret_key.",
+    )
+    webhook_secret: str = Field(
+        default="", description="Shared secret signing rule webhooks (HMAC-SHA256); empty derives one from secret_key."
     )
     review_daily_cap: int = Field(
         default=200, ge=0, description="Console: items one reviewer may decide per UTC day; 0 = no cap."
