@@ -1,1 +1,6 @@
-"""Human review: the case queue, decisions and the reviewer accounts behind the console."""
+"""Human review: the case queue, decisions and the feedback they give the banks."""
+
+from brightline.review.feedback import EntryFeedback
+from brightline.review.queue import ReviewQueue
+
+__all__ = ["EntryFeedback", "ReviewQueue"]
