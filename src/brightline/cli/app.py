@@ -28,6 +28,7 @@ from brightline.cli.context import (
 from brightline.cli.demo import demo_command
 from brightline.cli.eval import eval_command
 from brightline.cli.keys import keys_app
+from brightline.cli.reviewers import reviewers_app
 from brightline.cli.serve import serve_command
 from brightline.errors import BrightlineError
 from brightline.matching import Match, ScanResult
@@ -47,6 +48,7 @@ app.add_typer(bank_app, name="bank")
 app.add_typer(bench_app, name="bench")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(reviewers_app, name="reviewers")
 app.command("demo")(demo_command)
 app.command("eval")(eval_command)
 app.command("serve")(serve_command)
