@@ -279,6 +279,12 @@ class LegalHoldError(ConflictError):
     code = "legal_hold"
 
 
+class HoldNotFoundError(NotFoundError):
+    """No legal hold has that id."""
+
+    code = "hold_not_found"
+
+
 class ReportNotAllowedError(ConflictError):
     """A report was asked for a case no human has confirmed (never allowed), or one already sent."""
 
