@@ -10,10 +10,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from brightline import __version__
+from brightline.actions import EvidenceStore, key_provider_from_settings
 from brightline.auth import ApiKeyService, RateLimiter
+from brightline.auth.reviewers import ReviewerService
 from brightline.banks import BankService
 from brightline.matching import Matcher, MatchOptions
 from brightline.records import RecordService
+from brightline.review.queue import ReviewQueue
 from brightline.service import routes_admin, routes_banks, routes_health, routes_media
 from brightline.service.errors import install_error_handlers
 from brightline.service.freshness import IndexKeeper
@@ -56,6 +59,9 @@ def build_state(settings: Settings) -> ServiceState:
         ),
         limiter=RateLimiter(),
         metrics=Metrics(),
+        reviewers=ReviewerService(db),
+        queue=ReviewQueue(db, claim_minutes=settings.review_claim_minutes, daily_cap=settings.review_daily_cap),
+        evidence=EvidenceStore(db, settings.effective_evidence_dir, key_provider_from_settings(settings)),
     )
 
 

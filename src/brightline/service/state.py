@@ -7,9 +7,12 @@ from typing import Literal
 
 from fastapi import Request
 
+from brightline.actions.evidence import EvidenceStore
 from brightline.auth import ApiKeyService, RateLimiter
+from brightline.auth.reviewers import ReviewerService
 from brightline.banks import BankService
 from brightline.records import RecordService
+from brightline.review.queue import ReviewQueue
 from brightline.service.freshness import IndexKeeper
 from brightline.service.metrics import Metrics
 from brightline.settings import Settings
@@ -29,6 +32,9 @@ class ServiceState:
     keeper: IndexKeeper
     limiter: RateLimiter
     metrics: Metrics
+    reviewers: ReviewerService
+    queue: ReviewQueue
+    evidence: EvidenceStore | None
 
     def hash_options(self, *, exact: bool = False, dihedral: bool | None = None, known: bool = False) -> HashOptions:
         """Hashing options from settings; dihedral variants follow the matching setting by default.
