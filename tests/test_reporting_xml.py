@@ -14,8 +14,8 @@ from brightline.reporting.ncmec_xml import (
     FileReport,
     IncidentReport,
     IpCapture,
-    Reporter,
     ReportedUser,
+    Reporter,
     file_details_xml,
     report_xml,
 )
@@ -83,7 +83,7 @@ def test_the_fake_catches_elements_out_of_order() -> None:
     good = file_details_xml(FILE, report_id="1", file_id="2").encode()
     swapped = good.replace(b"<reportId>1</reportId><fileId>2</fileId>", b"<fileId>2</fileId><reportId>1</reportId>")
     assert swapped != good
-    with pytest.raises(SchemaViolationError, match="out of order|missing"):
+    with pytest.raises(SchemaViolationError, match=r"out of order|missing"):
         validate(swapped, "fileDetails")
 
 
@@ -127,7 +127,7 @@ def test_bad_values_are_refused_before_anything_is_sent() -> None:
     with pytest.raises(ValidationError, match="MD5"):
         file_details_xml(FileReport("a.png", "xyz", True, "A1"), report_id="1", file_id="2")
     with pytest.raises(ValidationError, match="timezone"):
-        report_xml(IncidentReport(datetime(2026, 1, 1), REPORTER))  # noqa: DTZ001 - the naive time under test
+        report_xml(IncidentReport(datetime(2026, 1, 1), REPORTER))
 
 
 def test_text_is_escaped() -> None:
