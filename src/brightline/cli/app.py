@@ -29,6 +29,7 @@ from brightline.cli.demo import demo_command
 from brightline.cli.eval import eval_command
 from brightline.cli.keys import keys_app
 from brightline.cli.reviewers import reviewers_app
+from brightline.cli.rules import rules_app
 from brightline.cli.serve import serve_command
 from brightline.errors import BrightlineError
 from brightline.matching import Match, ScanResult
@@ -49,6 +50,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(reviewers_app, name="reviewers")
+app.add_typer(rules_app, name="rules")
 app.command("demo")(demo_command)
 app.command("eval")(eval_command)
 app.command("serve")(serve_command)
