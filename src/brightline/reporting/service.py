@@ -76,7 +76,7 @@ class EvidenceSource(Protocol):
 
 def preservation_days_for(jurisdiction: str, default: int, by_jurisdiction: Mapping[str, int] | None = None) -> int:
     """Days a report to ``jurisdiction`` keeps its case preserved: the jurisdiction's own figure, else ``default``."""
-    days = (by_jurisdiction or {}).get(jurisdiction.upper(), default)
+    days = {k.upper(): v for k, v in (by_jurisdiction or {}).items()}.get(jurisdiction.upper(), default)
     if days < 1:
         raise ValidationError(f"preservation days for {jurisdiction or 'the default'} must be at least 1")
     return days
