@@ -28,6 +28,7 @@ from brightline.cli.context import (
 from brightline.cli.demo import demo_command
 from brightline.cli.eval import eval_command
 from brightline.cli.keys import keys_app
+from brightline.cli.reports import holds_app, reports_app
 from brightline.cli.reviewers import reviewers_app
 from brightline.cli.rules import rules_app
 from brightline.cli.serve import serve_command
@@ -49,6 +50,8 @@ app.add_typer(bank_app, name="bank")
 app.add_typer(bench_app, name="bench")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(reports_app, name="reports")
+app.add_typer(holds_app, name="holds")
 app.add_typer(reviewers_app, name="reviewers")
 app.add_typer(rules_app, name="rules")
 app.command("demo")(demo_command)
