@@ -89,6 +89,18 @@ def test_files_are_private_and_dated(store: EvidenceStore, db: Database) -> None
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     now = utcnow()
     assert path.relative_to(store.directory).parts[:2] == (f"{now:%Y}", f"{now:%m}")
+    for folder in (store.directory, path.parent.parent, path.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+def test_evidence_outlives_its_scan_record(store: EvidenceStore, db: Database) -> None:
+    data = media()
+    scan_id = scan(db)
+    info = store.put(scan_id, data, media_type="image/jpeg", actor="system")
+    with db.write_connection() as conn:
+        conn.execute(sa.delete(scan_records_table).where(scan_records_table.c.id == scan_id))
+    assert store.get(info.id).scan_id is None
+    assert store.read(info.id, actor="a", purpose="p") == data
 
 
 def test_put_is_idempotent_per_scan(store: EvidenceStore, db: Database) -> None:

@@ -2,8 +2,9 @@
 
 Only matched scans are ever stored (the caller passes a recorded scan's id). Each file holds a
 format tag, a random 96-bit nonce and the ciphertext with its tag; the associated data binds it
-to its evidence id, scan id and key id, so a file swapped between rows fails to decrypt. The
-database holds metadata only: never the bytes, never a key.
+to its evidence id and key id, so a file swapped between rows fails to decrypt. (Not to the scan
+id: that turns NULL if retention deletes the scan record, and the evidence must stay readable.)
+The database holds metadata only: never the bytes, never a key.
 """
 
 from __future__ import annotations
@@ -91,8 +92,8 @@ def _info(row: RowMapping) -> EvidenceInfo:
     )
 
 
-def _associated_data(evidence_id: int, scan_id: int | None, key_id: str) -> bytes:
-    return f"brightline-evidence:v1:{evidence_id}:{scan_id}:{key_id}".encode()
+def _associated_data(evidence_id: int, key_id: str) -> bytes:
+    return f"brightline-evidence:v1:{evidence_id}:{key_id}".encode()
 
 
 def _text(name: str, value: str, limit: int = 128) -> str:
@@ -101,9 +102,15 @@ def _text(name: str, value: str, limit: int = 128) -> str:
     return value
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename), readable by the owner only."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+def _write_private(root: Path, relative: str, data: bytes) -> Path:
+    """Write ``data`` to ``root/relative`` atomically (temp file, fsync, rename), readable by the owner only."""
+    path = root / relative
+    # mkdir(parents=True) would create the middle folders with the default mode: make each private.
+    folder = root
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for part in Path(relative).parent.parts:
+        folder = folder / part
+        folder.mkdir(mode=0o700, exist_ok=True)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -115,6 +122,7 @@ def _write_private(path: Path, data: bytes) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+    return path
 
 
 class EvidenceStore:
@@ -173,9 +181,8 @@ class EvidenceStore:
                     .returning(_E.id)
                 ).scalar_one()
                 nonce = secrets.token_bytes(NONCE_BYTES)
-                sealed = AESGCM(key).encrypt(nonce, data, _associated_data(evidence_id, scan_id, key_id))
-                written = self._file(relative)
-                _write_private(written, MAGIC + nonce + sealed)
+                sealed = AESGCM(key).encrypt(nonce, data, _associated_data(evidence_id, key_id))
+                written = _write_private(self.directory, relative, MAGIC + nonce + sealed)
                 self._log(conn, evidence_id, actor, "store")
         except IntegrityError:
             # Another process stored this scan's evidence first: keep theirs.
@@ -236,7 +243,7 @@ class EvidenceStore:
         key = self.keys.key(row["key_id"])
         try:
             data = AESGCM(key).decrypt(
-                nonce, blob[len(MAGIC) + NONCE_BYTES :], _associated_data(row["id"], row["scan_id"], row["key_id"])
+                nonce, blob[len(MAGIC) + NONCE_BYTES :], _associated_data(row["id"], row["key_id"])
             )
         except InvalidTag:
             raise EvidenceError(f"evidence {row['id']}: failed authentication (tampered file or wrong key)") from None
