@@ -30,6 +30,9 @@ def test_notices_are_listed_per_account_and_content(db: Database) -> None:
     notices.create(scan_id=None, account_id="a2", content_id="c3", text="Other.", rule="r")
     assert [n.id for n in notices.list(account_id="a1")] == [second.id, first.id]
     assert notices.list(content_id="c1") == [first]
+    assert notices.list(scan_id=first.scan_id) == [first]
+    long_rules = ",".join(f"rule-{i:02d}" for i in range(20))  # several rules fired: more than one name's length
+    assert notices.create(scan_id=None, account_id=None, content_id="c4", text="x", rule=long_rules).rule == long_rules
     assert first.as_dict()["text"] == "Removed."
     assert len(notices.list(limit=2)) == 2
     with pytest.raises(ValidationError):
@@ -46,6 +49,7 @@ def test_enforcement_is_applied_once_and_listed(db: Database) -> None:
     service.apply(scan_id=None, content_id="c9", account_id="a2", action="block", rule="r", actor="system")
     assert [e.action for e in service.active(content_id="c1")] == ["block", "quarantine"]
     assert [e.content_id for e in service.active(account_id="a2")] == ["c9"]
+    assert [e.action for e in service.active(scan_id=scan_id)] == ["block", "quarantine"]
     with pytest.raises(ValidationError):
         service.apply(scan_id=scan_id, content_id="c1", account_id=None, action="ban", rule="r", actor="system")
     with pytest.raises(ValidationError):

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 
-from brightline.actions.notices import check_identifier
+from brightline.actions.notices import MAX_RULES_CHARS, check_identifier
 from brightline.errors import ValidationError
 from brightline.store.db import Database
 from brightline.store.models import utcnow
@@ -86,7 +86,7 @@ class EnforcementService:
             "content_id": check_identifier("content_id", content_id),
             "account_id": check_identifier("account_id", account_id),
             "action": action,
-            "rule": _actor(rule, "rule", 64),
+            "rule": _actor(rule, "rule", MAX_RULES_CHARS),
             "actor": _actor(actor),
             "created_at": utcnow(),
         }
@@ -100,9 +100,13 @@ class EnforcementService:
             row = conn.execute(sa.select(enforcements_table).where(_F.id == new_id)).mappings().one()
         return _enforcement(row)
 
-    def active(self, *, content_id: str | None = None, account_id: str | None = None) -> list[Enforcement]:
-        """Enforcements still in force, oldest first, for some content and/or account (or all)."""
+    def active(
+        self, *, content_id: str | None = None, account_id: str | None = None, scan_id: int | None = None
+    ) -> list[Enforcement]:
+        """Enforcements still in force, oldest first, for some content, account and/or scan (or all)."""
         query = sa.select(enforcements_table).where(_F.reversed_at.is_(None)).order_by(_F.id)
+        if scan_id is not None:
+            query = query.where(_F.scan_id == scan_id)
         if content_id is not None:
             query = query.where(_F.content_id == content_id)
         if account_id is not None:

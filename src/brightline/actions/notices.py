@@ -17,6 +17,7 @@ from brightline.store.models import MAX_IDENTIFIER, utcnow
 from brightline.store.models_actions import user_notices_table
 
 MAX_PAGE = 1000
+MAX_RULES_CHARS = 1000  # the names of the rules that fired, comma-separated
 _N = user_notices_table.c
 
 
@@ -83,8 +84,8 @@ class NoticeService:
         """Record a notice for the platform to show."""
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_NOTICE_CHARS:
             raise ValidationError(f"notice text must be 1 to {MAX_NOTICE_CHARS} characters")
-        if not isinstance(rule, str) or not rule or len(rule) > 64:
-            raise ValidationError("rule must be a rule name")
+        if not isinstance(rule, str) or not rule or len(rule) > MAX_RULES_CHARS:
+            raise ValidationError(f"rule must be 1 to {MAX_RULES_CHARS} characters (rule names, comma-separated)")
         notice = Notice(
             id=0,
             scan_id=scan_id,
@@ -101,9 +102,18 @@ class NoticeService:
             notice_id = conn.execute(sa.insert(user_notices_table).values(**values).returning(_N.id)).scalar_one()
         return dataclasses.replace(notice, id=int(notice_id))
 
-    def list(self, *, account_id: str | None = None, content_id: str | None = None, limit: int = 100) -> list[Notice]:
-        """Notices, newest first, for one account and/or one piece of content."""
+    def list(
+        self,
+        *,
+        account_id: str | None = None,
+        content_id: str | None = None,
+        scan_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Notice]:
+        """Notices, newest first, for one account, piece of content and/or scan."""
         query = sa.select(user_notices_table).order_by(_N.id.desc()).limit(check_limit(limit))
+        if scan_id is not None:
+            query = query.where(_N.scan_id == scan_id)
         if account_id is not None:
             query = query.where(_N.account_id == account_id)
         if content_id is not None:

@@ -146,7 +146,7 @@ class UserNoticeRow(Base):
     )
     account_id: Mapped[str | None] = mapped_column(sa.String(MAX_IDENTIFIER))
     content_id: Mapped[str | None] = mapped_column(sa.String(MAX_IDENTIFIER))
-    rule: Mapped[str] = mapped_column(sa.String(64))
+    rule: Mapped[str] = mapped_column(sa.Text)  # rule names, comma-separated
     text: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -168,7 +168,7 @@ class EnforcementRow(Base):
     content_id: Mapped[str | None] = mapped_column(sa.String(MAX_IDENTIFIER))
     account_id: Mapped[str | None] = mapped_column(sa.String(MAX_IDENTIFIER))
     action: Mapped[str] = mapped_column(sa.String(16))  # block or quarantine
-    rule: Mapped[str] = mapped_column(sa.String(64))
+    rule: Mapped[str] = mapped_column(sa.Text)  # rule names, comma-separated
     actor: Mapped[str] = mapped_column(sa.String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     reversed_at: Mapped[datetime | None] = mapped_column(default=None)
