@@ -333,8 +333,11 @@ class ReviewQueue:
 
     # --- viewing and deciding -----------------------------------------------------------
 
-    def mark_viewed(self, case_id: int, reviewer_id: int) -> CaseInfo:
-        """Record that the reviewer saw the media unblurred (the first view's time and viewer are kept)."""
+    def mark_viewed(self, case_id: int, reviewer_id: int, *, session_id: int | None = None) -> CaseInfo:
+        """Record that the reviewer saw the media unblurred (the first view's time and viewer are kept).
+
+        ``session_id`` names the console login that revealed it, so only that login gets the clear media.
+        """
         now = utcnow()
         with self._db.session(write=True) as session:
             conn = session.connection()
@@ -346,7 +349,9 @@ class ReviewQueue:
                     .where(_C.id == case_id)
                     .values(media_viewed=True, viewed_at=now, viewed_by=who.id, updated_at=now)
                 )
-            rows.add_event(conn, case_id, now, who.label, "viewed", None)
+            rows.add_event(
+                conn, case_id, now, who.label, "viewed", None if session_id is None else {"session": session_id}
+            )
             return rows.case_info(rows.case_row(conn, case_id), now, self.claim_minutes)
 
     def decide(

@@ -17,7 +17,7 @@ from brightline.banks import BankService
 from brightline.matching import Matcher, MatchOptions
 from brightline.records import RecordService
 from brightline.review.queue import ReviewQueue
-from brightline.service import routes_admin, routes_banks, routes_health, routes_media
+from brightline.service import console, routes_admin, routes_banks, routes_health, routes_media
 from brightline.service.errors import install_error_handlers
 from brightline.service.freshness import IndexKeeper
 from brightline.service.limits import BodySizeLimitMiddleware
@@ -98,4 +98,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMetricsMiddleware, metrics=state.metrics)
     for module in (routes_health, routes_media, routes_banks, routes_admin):
         app.include_router(module.router)
+    app.include_router(console.router)
     return app
