@@ -189,3 +189,13 @@ def test_file_drop_destination_writes_the_report_without_media(db: Database, tmp
     assert info.jurisdiction == "DE" and reports.preservation_days == 90
     reports.retract(info.id, actor="admin:x", reason="test")
     assert (folder / "RETRACTED").exists()
+
+
+def test_retract_for_case_counts_what_it_withdrew(db: Database) -> None:
+    case_id = add_case(db, decided_by=add_reviewer(db))
+    reports, fake, _ = wired(db)
+    assert reports.retract_for_case(case_id, actor="reviewer:rev", reason="appeal upheld") == 0
+    info = reports.create_and_send(case_id, actor="reviewer:rev")
+    assert reports.retract_for_case(case_id, actor="reviewer:rev", reason="appeal upheld") == 1
+    assert reports.get(info.id).status == "retracted" and fake.reports[info.remote_id or ""].retracted
+    assert reports.retract_for_case(case_id, actor="reviewer:rev", reason="again") == 0

@@ -323,6 +323,13 @@ class ReportService:
         """Retract the case's active report; ReportNotFoundError when it has none."""
         return self.retract(self.active_for_case(case_id).id, actor=actor, reason=reason)
 
+    def retract_for_case(self, case_id: int, *, actor: str, reason: str) -> int:
+        """Retract every active report of the case; how many (0 when none). Fits appeals.ReportRetractor."""
+        active = [r for r in self.list(case_id=case_id, limit=MAX_PAGE) if r.status in ACTIVE_REPORT_STATUSES]
+        for report in active:
+            self.retract(report.id, actor=actor, reason=reason)
+        return len(active)
+
 
 def _scan_facts(conn: Connection, scan_id: int) -> assemble.ScanFacts:
     row = conn.execute(sa.select(scan_records_table).where(_S.id == scan_id)).first()
