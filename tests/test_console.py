@@ -220,8 +220,15 @@ async def test_false_positive_and_escalate_from_the_form(console: tuple[httpx.As
     second = queue_photo(state, detailed_image(9), content="post-2")
     csrf = await _login(client)
     await client.get(f"/console/cases/{first.id}")
-    await client.post(f"/console/cases/{first.id}/decide", data={"csrf": csrf, "decision": "false_positive"})
+    await client.post(
+        f"/console/cases/{first.id}/decide",
+        data={"csrf": csrf, "decision": "false_positive", "disable_entry": "on", "negative_bank": "known-good"},
+    )
     assert state.queue.get(first.id).status == "false_positive"
+    # The app wires EntryFeedback: the entry that misfired is disabled and the scan's hash allow-listed.
+    assert state.banks.get_entry(first.entry_id or 0).enabled is False
+    assert state.banks.get_bank("known-good").domain == "allow"
+    assert [e.value for e in state.banks.list_entries("known-good")] == ["0" * 64]
     await client.get(f"/console/cases/{second.id}")
     await client.post(f"/console/cases/{second.id}/decide", data={"csrf": csrf, "decision": "escalate"})
     escalated = state.queue.get(second.id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -13,9 +15,10 @@ from brightline.banks.validation import normalise_domain, validate_bank_name
 from brightline.errors import ValidationError
 from brightline.review.priority import ESCALATION_POINTS
 from brightline.review.rows import Actor, add_event
-from brightline.review.types import APPEAL_DECISIONS, MATCH_DECISIONS, CaseInfo, Decision
+from brightline.review.types import APPEAL_DECISIONS, MATCH_DECISIONS, CaseInfo, Decision, DecisionListener
 from brightline.store.models_cases import CLASSIFICATIONS, cases_table
 
+log = logging.getLogger(__name__)
 _C = cases_table.c
 MAX_NOTE = 4096
 # The status each closing decision leaves the case in (escalate keeps it open).
@@ -104,3 +107,22 @@ def apply_decision(conn: Connection, case: Row[Any], request: DecisionRequest, w
     if request.note:
         details["note"] = request.note
     add_event(conn, case.id, now, who.label, "decided", details)
+
+
+def notify(
+    listeners: Sequence[DecisionListener],
+    decision: Decision,
+    record_event: Callable[..., None],
+) -> None:
+    """Hand a committed decision to every listener; a failure is logged and recorded on the case, never raised."""
+    for listener in list(listeners):
+        try:
+            listener.on_decision(decision)
+        except Exception as exc:  # a listener must never undo or hide a committed decision
+            name = type(listener).__name__
+            log.exception("decision listener %s failed on case %s", name, decision.case.id)
+            details: Mapping[str, Any] = {"listener": name, "error": f"{type(exc).__name__}: {exc}"}
+            try:
+                record_event(decision.case.id, actor="system", action="listener_failed", details=details)
+            except Exception:  # the log line above already tells the operator
+                log.exception("could not record the failure of %s on case %s", name, decision.case.id)

@@ -8,7 +8,6 @@ failing listener never undoes or hides a decision: its error is recorded on the 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from brightline.errors import CaseNotFoundError, CaseStateError, ReviewCapReachedError, ValidationError
 from brightline.review import rows
-from brightline.review.decisions import DecisionRequest, apply_decision
+from brightline.review.decisions import DecisionRequest, apply_decision, notify
 from brightline.review.priority import case_priority, closest
 from brightline.review.types import CaseEventInfo, CaseHit, CaseInfo, Decision, DecisionListener
 from brightline.store.db import Database
@@ -30,8 +29,6 @@ from brightline.store.models_cases import (
     case_events_table,
     cases_table,
 )
-
-log = logging.getLogger(__name__)
 
 _C = cases_table.c
 _EV = case_events_table.c
@@ -395,21 +392,7 @@ class ReviewQueue:
         return info
 
     def _notify(self, decision: Decision) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener.on_decision(decision)
-            except Exception as exc:  # a listener must never undo or hide a committed decision
-                name = type(listener).__name__
-                log.exception("decision listener %s failed on case %s", name, decision.case.id)
-                try:
-                    self.record_event(
-                        decision.case.id,
-                        actor="system",
-                        action="listener_failed",
-                        details={"listener": name, "error": f"{type(exc).__name__}: {exc}"},
-                    )
-                except Exception:  # the log line above already tells the operator
-                    log.exception("could not record the failure of %s on case %s", name, decision.case.id)
+        notify(self._listeners, decision, self.record_event)
 
     def set_status(self, case_id: int, status: str, *, actor: str, reason: str) -> CaseInfo:
         """Change a case's status outside a review decision (an upheld appeal reverses a confirmation)."""

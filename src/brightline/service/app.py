@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
 from brightline import __version__
@@ -16,13 +17,23 @@ from brightline.auth.reviewers import ReviewerService
 from brightline.banks import BankService
 from brightline.matching import Matcher, MatchOptions
 from brightline.records import RecordService
+from brightline.review.feedback import EntryFeedback
 from brightline.review.queue import ReviewQueue
-from brightline.service import console, routes_admin, routes_banks, routes_health, routes_media
+from brightline.service import (
+    console,
+    routes_actions,
+    routes_admin,
+    routes_banks,
+    routes_cases,
+    routes_health,
+    routes_media,
+)
 from brightline.service.errors import install_error_handlers
 from brightline.service.freshness import IndexKeeper
 from brightline.service.limits import BodySizeLimitMiddleware
 from brightline.service.metrics import Metrics, RequestMetricsMiddleware
 from brightline.service.state import ServiceState
+from brightline.service.wiring import build_after_match, deliver_webhooks
 from brightline.settings import Settings
 from brightline.store.db import Database
 
@@ -35,7 +46,7 @@ Errors are JSON: `{"error": {"code": "...", "message": "..."}}`.
 """
 
 
-def build_state(settings: Settings) -> ServiceState:
+def build_state(settings: Settings, *, transport: httpx.BaseTransport | None = None) -> ServiceState:
     """Open the database (migrating it if behind) and build the services one worker needs."""
     db = Database(settings.effective_database_url)
     db.ensure_schema()
@@ -48,6 +59,14 @@ def build_state(settings: Settings) -> ServiceState:
         video_candidate_percent=settings.video_candidate_percent,
     )
     matcher = Matcher(banks, index_dir=settings.index_dir, options=options)
+    queue = ReviewQueue(
+        db,
+        claim_minutes=settings.review_claim_minutes,
+        daily_cap=settings.review_daily_cap,
+        # False positives feed back into the banks (disable the entry, allow-list the media).
+        listeners=[EntryFeedback(banks, db)],
+    )
+    evidence = EvidenceStore(db, settings.effective_evidence_dir, key_provider_from_settings(settings))
     return ServiceState(
         settings=settings,
         db=db,
@@ -60,26 +79,32 @@ def build_state(settings: Settings) -> ServiceState:
         limiter=RateLimiter(),
         metrics=Metrics(),
         reviewers=ReviewerService(db),
-        queue=ReviewQueue(db, claim_minutes=settings.review_claim_minutes, daily_cap=settings.review_daily_cap),
-        evidence=EvidenceStore(db, settings.effective_evidence_dir, key_provider_from_settings(settings)),
+        queue=queue,
+        evidence=evidence,
+        after=build_after_match(db, settings, banks=banks, queue=queue, evidence=evidence, transport=transport),
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """A new app: Settings() from the environment when none are given; nothing is shared between apps."""
+def create_app(settings: Settings | None = None, *, transport: httpx.BaseTransport | None = None) -> FastAPI:
+    """A new app: Settings() from the environment when none are given; nothing is shared between apps.
+
+    ``transport`` replaces the network for outgoing HTTP (webhooks, reports): tests pass fakes here.
+    """
     settings = settings if settings is not None else Settings()
-    state = build_state(settings)
+    state = build_state(settings, transport=transport)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # The first pass of the loop loads the index; /readyz says 503 until it has.
         stop = asyncio.Event()
         task = asyncio.create_task(state.keeper.run(settings.index_refresh_seconds, stop), name="index-refresh")
+        hooks = asyncio.create_task(deliver_webhooks(state.webhooks, stop), name="webhook-delivery")
         try:
             yield
         finally:
             stop.set()
             await task
+            await hooks
             state.db.dispose()
 
     app = FastAPI(
@@ -96,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last = outermost: metrics also count the 413s the size limit answers.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=state.metrics)
-    for module in (routes_health, routes_media, routes_banks, routes_admin):
+    for module in (routes_health, routes_media, routes_banks, routes_admin, routes_cases, routes_actions):
         app.include_router(module.router)
     app.include_router(console.router)
     return app
