@@ -47,11 +47,32 @@ CALLS = [
     Call("GET", "/v1/keys", "admin", 200),
     Call("POST", "/v1/keys", "admin", 201, json={"name": "new", "scopes": ["hash"]}),
     Call("DELETE", "/v1/keys/{key_id}", "admin", 200),
+    # After a match: unknown ids answer 404 once the scope check has passed.
+    Call("GET", "/v1/cases", "admin", 200),
+    Call("GET", "/v1/cases/{case_id}", "admin", 404),
+    Call("POST", "/v1/cases/{case_id}/report", "admin", 404),
+    Call("POST", "/v1/cases/{case_id}/holds", "admin", 404, json={"reason": "court order"}),
+    Call("GET", "/v1/reports", "admin", 200),
+    Call("GET", "/v1/reports/{report_id}", "admin", 404),
+    Call("POST", "/v1/reports/{report_id}/retract", "admin", 404, json={"reason": "withdrawn"}),
+    Call("GET", "/v1/holds", "admin", 200),
+    Call("POST", "/v1/holds/{hold_id}/release", "admin", 404),
+    Call("POST", "/v1/appeals", "appeals", 404, json={"content_id": "never-matched", "reason": "mine"}),
+    Call("GET", "/v1/appeals", "appeals", 200),
+    Call("GET", "/v1/appeals/{appeal_id}", "appeals", 404),
+    Call("GET", "/v1/rules", "admin", 200),
+    Call("PUT", "/v1/rules/{name}", "admin", 200, json={"actions": ["review"]}),
+    Call("DELETE", "/v1/rules/{name}", "admin", 404),
+    Call("GET", "/v1/rules.toml", "admin", 200),
+    Call("GET", "/v1/notices", "scan", 200),
+    Call("GET", "/v1/enforcement", "scan", 200),
+    Call("GET", "/v1/webhooks/deliveries", "admin", 200),
 ]
 
 
 async def _send(service: Service, call: Call, headers: dict[str, str], photo: bytes, ids: dict[str, int]) -> Any:
-    url = call.template.format(name="known", **ids)
+    missing = dict.fromkeys(("case_id", "report_id", "hold_id", "appeal_id"), 999_999)
+    url = call.template.format(name="known", **missing, **ids)
     kwargs: dict[str, Any] = {"headers": headers}
     if call.json is not None:
         kwargs["json"] = call.json

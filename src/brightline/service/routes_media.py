@@ -20,12 +20,14 @@ from brightline.auth import ApiKeyInfo
 from brightline.errors import PayloadTooLargeError, ScanRecordNotFoundError, SignalError, ValidationError
 from brightline.matching import Match
 from brightline.records import ScanMetadata, ScanRecord
+from brightline.review.intake import IntakeResult
 from brightline.service.deps import JsonBody, MultipartBody, hashing_slots, require_scope, service_state
 from brightline.service.schemas import (
     HashOut,
     MatchOut,
     MatchRequest,
     MatchResponse,
+    ScanActions,
     ScanResponse,
     SignalIn,
     SignalResult,
@@ -33,7 +35,7 @@ from brightline.service.schemas import (
     public_match,
 )
 from brightline.service.state import ServiceState
-from brightline.service.uploads import hash_upload
+from brightline.service.uploads import hash_upload, read_upload
 from brightline.signals.registry import get_signal_type
 
 router = APIRouter(prefix="/v1", tags=["media"])
@@ -162,7 +164,12 @@ def _context(raw: str | None) -> dict[str, object] | None:
 
 
 def _record_response(
-    record: ScanRecord, *, replayed: bool = False, low_quality: bool = False, live: Sequence[Match] = ()
+    record: ScanRecord,
+    *,
+    replayed: bool = False,
+    low_quality: bool = False,
+    live: Sequence[Match] = (),
+    actions: IntakeResult | None = None,
 ) -> ScanResponse:
     # Recorded events keep no video details; a fresh scan adds them back from its live matches.
     details = {(m.bank, m.entry_id, m.signal_type): m.as_dict() for m in live}
@@ -175,6 +182,7 @@ def _record_response(
         replayed=replayed or record.replayed,
         low_quality=low_quality,
         matches=matches,
+        actions=ScanActions(**actions.as_dict()) if actions is not None else None,
     )
 
 
@@ -212,9 +220,11 @@ def _scan(
     """Replay, or hash, match and record (blocking: the database and the CPU)."""
     if idempotency_key:
         try:
-            return _record_response(state.records.lookup_idempotent(key.id, idempotency_key), replayed=True)
+            earlier = state.records.lookup_idempotent(key.id, idempotency_key)
         except ScanRecordNotFoundError:
             pass
+        else:
+            return _record_response(earlier, replayed=True, actions=state.intake.replay(earlier))
     hashes = hash_upload(state, file)
     matches, low_quality = state.keeper.match_hashes(hashes)
     record = state.records.record_scan(
@@ -228,6 +238,14 @@ def _scan(
     )
     state.metrics.count_matches(matches)
     if record is not None:
-        return _record_response(record, low_quality=low_quality, live=matches)
+        # Only matched media is kept, encrypted, as evidence; the bytes are read again from the spooled upload.
+        actions = state.intake.process(
+            record,
+            matches,
+            media=read_upload(file, state.settings.max_file_bytes),
+            media_type=record.content_type,
+            actor=f"api_key:{key.id}",
+        )
+        return _record_response(record, low_quality=low_quality, live=matches, actions=actions)
     found: list[MatchOut] = [public_match(m.as_dict()) for m in matches]
     return ScanResponse(matched=bool(found), low_quality=low_quality, matches=found)

@@ -103,14 +103,26 @@ class MatchResponse(BaseModel):
     results: list[SignalResult]
 
 
+class ScanActions(BaseModel):
+    """What the rules decided for a matched scan: the platform enforces ``block``/``quarantine`` itself."""
+
+    block: bool = Field(description="Refuse or take the content down.")
+    quarantine: bool = Field(description="Hide the content pending review.")
+    review_case_id: int | None = Field(description="The review case opened for this scan, if any.")
+    notice: str | None = Field(description="Text to show the user (notify_user rules).")
+    rules: list[str] = Field(description="Rules that fired.")
+    withheld: list[str] = Field(description="Actions held back, and why (e.g. an unverified list never blocks).")
+
+
 class ScanResponse(BaseModel):
-    """Outcome of a scan; ``scan_id`` is set when a match was recorded."""
+    """Outcome of a scan; ``scan_id`` is set when a match was recorded, ``actions`` what the rules decided."""
 
     matched: bool
     scan_id: int | None = None
     replayed: bool = False
     low_quality: bool = False
     matches: list[MatchOut]
+    actions: ScanActions | None = None
 
 
 class BankCreate(_Strict):

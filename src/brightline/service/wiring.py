@@ -1,0 +1,111 @@
+"""Build the after-a-match services (rules, evidence, enforcement, webhooks, reports, appeals) from settings.
+
+Kept apart from app.py so the CLI can build the very same set, and so tests can hand in one
+httpx transport (a fake CyberTipline and a fake platform) for everything that talks HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import httpx
+
+from brightline.actions import (
+    EnforcementService,
+    EvidenceStore,
+    NoticeService,
+    RuleService,
+    WebhookService,
+    webhook_secret_from_settings,
+)
+from brightline.appeals import AppealService
+from brightline.banks import BankService
+from brightline.reporting.holds import HoldService
+from brightline.reporting.listeners import ReportOnConfirm
+from brightline.reporting.service import ReportService
+from brightline.reporting.wiring import report_service_from_settings
+from brightline.review.intake import Intake
+from brightline.review.queue import ReviewQueue
+from brightline.settings import Settings
+from brightline.store.db import Database
+
+log = logging.getLogger(__name__)
+
+# How often a worker sends the webhook deliveries that are due (each delivery is leased, so
+# several workers and replicas never send the same one twice).
+WEBHOOK_POLL_SECONDS = 2.0
+
+
+@dataclass
+class AfterMatch:
+    """The services that act on a recorded match."""
+
+    rules: RuleService
+    notices: NoticeService
+    enforcement: EnforcementService
+    webhooks: WebhookService
+    reports: ReportService
+    holds: HoldService
+    appeals: AppealService
+    intake: Intake
+
+
+def build_after_match(
+    db: Database,
+    settings: Settings,
+    *,
+    banks: BankService,
+    queue: ReviewQueue,
+    evidence: EvidenceStore,
+    transport: httpx.BaseTransport | None = None,
+) -> AfterMatch:
+    """Wire the services together and register the decision listeners on the queue."""
+    rules = RuleService(db)
+    if settings.rules_file is not None:
+        # The file is the source of truth at start-up; API edits last until the next restart.
+        loaded = rules.load_file(settings.rules_file)
+        log.info("loaded %d rules from %s", loaded, settings.rules_file)
+    notices = NoticeService(db)
+    enforcement = EnforcementService(db)
+    webhooks = WebhookService(db, webhook_secret_from_settings(settings), transport=transport)
+    # Missing NCMEC credentials must not stop the service: reporting then fails, visibly, per case.
+    reports = report_service_from_settings(db, settings, transport=transport, require_credentials=False)
+    appeals = AppealService(db, queue=queue, enforcement=enforcement, webhooks=webhooks, reports=reports)
+    queue.add_listener(ReportOnConfirm(reports))
+    queue.add_listener(appeals)
+    intake = Intake(
+        db,
+        banks=banks,
+        rules=rules,
+        queue=queue,
+        evidence=evidence,
+        notices=notices,
+        enforcement=enforcement,
+        webhooks=webhooks,
+    )
+    return AfterMatch(
+        rules=rules,
+        notices=notices,
+        enforcement=enforcement,
+        webhooks=webhooks,
+        reports=reports,
+        holds=HoldService(db),
+        appeals=appeals,
+        intake=intake,
+    )
+
+
+async def deliver_webhooks(
+    webhooks: WebhookService, stop: asyncio.Event, every_s: float = WEBHOOK_POLL_SECONDS
+) -> None:
+    """Send due webhook deliveries until ``stop`` is set (runs in each service worker)."""
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(webhooks.deliver_due)
+        except Exception:  # the loop must outlive one bad pass (a database hiccup)
+            log.exception("webhook delivery pass failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
