@@ -114,9 +114,7 @@ class Settings(BaseSettings):
     review_claim_minutes: int = Field(
         default=30, ge=1, description="Console: a claimed item returns to the queue after this many minutes."
     )
-    console_session_minutes: int = Field(
-        default=480, ge=1, description="Console: a login lasts this many minutes."
-    )
+    console_session_minutes: int = Field(default=480, ge=1, description="Console: a login lasts this many minutes.")
     ncmec_environment: Literal["test", "production"] = Field(
         default="test", description="NCMEC CyberTipline: which of its two services reports go to."
     )
@@ -130,7 +128,7 @@ class Settings(BaseSettings):
     )
     preservation_days_by_jurisdiction: dict[str, int] = Field(
         default_factory=dict,
-        description="Preservation days per report jurisdiction (JSON), e.g. {\"US\": 365}; others: the default.",
+        description='Preservation days per report jurisdiction (JSON), e.g. {"US": 365}; others: the default.',
     )
     ncmec_reporter_first_name: str = Field(default="", description="NCMEC report: the reporting person's first name.")
     ncmec_reporter_last_name: str = Field(default="", description="NCMEC report: the reporting person's last name.")
