@@ -7,6 +7,7 @@ names the file and line of the first few problems, so nothing is ever half-impor
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -17,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from brightline.banks.fast_import import read_plain, sorted_unique
 from brightline.banks.parsing import FIELDS, PARSERS, ErrorLog, LineReader
 from brightline.banks.service import BankService
 from brightline.banks.types import EntryInfo, EntryInput
-from brightline.banks.validation import EntryNormaliser
+from brightline.banks.validation import MAX_SOURCE_CHARS, EntryNormaliser
 from brightline.errors import BrightlineError, HashListFormatError, ValidationError
 from brightline.signals.registry import get_signal_type
 
@@ -120,6 +122,17 @@ def import_file(
     default_type = get_signal_type(default_signal_type).name
     display = str(path)
     service.get_bank(bank_name)  # fail fast, before reading a large file, if the bank is missing
+    clean_source = source.strip() if source else None
+    plain = None
+    if len(clean_source or "") <= MAX_SOURCE_CHARS:  # else the general path says which line failed
+        with contextlib.suppress(OSError):  # the general path below reports it
+            plain = read_plain(path, fmt, default_type)
+    if plain is not None:
+        # Every line was a valid value: no per-line Python, the same rows as the general path.
+        unique = sorted_unique(plain.codes)
+        total = plain.codes.shape[0]
+        result = service.add_hashes(bank_name, plain.signal_type, unique, total=total, source=clean_source or "")
+        return ImportReport(added=result.added, unchanged=result.unchanged, lines=plain.lines, entries=total)
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed by the with below; open() errors need their own message
     except OSError as exc:
@@ -127,7 +140,7 @@ def import_file(
     with fh:
         errors = ErrorLog()
         lines = LineReader(fh, errors)
-        importer = _Importer(display, lines, errors, source.strip() if source else None)
+        importer = _Importer(display, lines, errors, clean_source)
         result = service.add_entries(bank_name, importer.run(PARSERS[fmt](lines, errors, default_type)))
     return ImportReport(
         added=result.added, unchanged=result.unchanged, lines=lines.lines_read, entries=importer.entries

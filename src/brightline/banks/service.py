@@ -6,17 +6,23 @@ import enum
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from brightline.banks import revisions
+from brightline.banks.fast_insert import insert_hashes
 from brightline.banks.inserts import EntryInserter
 from brightline.banks.types import AddResult, BankInfo, Changes, EntryInfo, EntryInput
 from brightline.banks.validation import (
     DEFAULT_DOMAIN,
+    MAX_SOURCE_CHARS,
     EntryNormaliser,
+    bounded_text,
     normalise_domain,
+    plain_hex_bits,
     validate_bank_name,
     validate_threshold,
 )
@@ -246,6 +252,29 @@ class BankService:
                 sa.select(sa.func.count()).where(_E.revision == revision, _E.bank_id == bank.id)
             ).scalar_one()
             return AddResult(added=int(added), unchanged=inserter.count - int(added))
+
+    def add_hashes(
+        self, bank_name: str, signal_type: str, codes: npt.NDArray[np.uint8], *, total: int, source: str = ""
+    ) -> AddResult:
+        """Add packed hex hashes (distinct rows, sorted) as enabled entries at once; ``total`` counts duplicates too."""
+        kind = get_signal_type(signal_type)
+        bits = plain_hex_bits(kind)
+        if bits is None or codes.ndim != 2 or codes.dtype != np.uint8 or codes.shape[1] * 8 != bits:
+            raise ValidationError(f"packed values do not fit signal type {kind.name!r}")
+        with self._db.session(write=True) as session:
+            conn = session.connection()
+            revision = revisions.bump_revision(conn)
+            bank = self._bank_row(conn, bank_name)
+            added = insert_hashes(
+                conn,
+                bank_id=bank.id,
+                bank_domain=bank.domain,
+                revision=revision,
+                signal_type=kind.name,
+                codes=codes,
+                source=bounded_text(source, MAX_SOURCE_CHARS, "source").strip(),
+            )
+            return AddResult(added=added, unchanged=total - added)
 
     def _existing_ids(self, conn: Connection, bank_id: int, bank_name: str, ids: list[int]) -> None:
         missing: list[int] = []

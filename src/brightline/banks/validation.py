@@ -64,7 +64,8 @@ def validate_threshold(threshold: int | None) -> int | None:
     return threshold
 
 
-def _bounded_text(value: str, limit: int, what: str) -> str:
+def bounded_text(value: str, limit: int, what: str) -> str:
+    """``value`` unchanged if it is text of at most ``limit`` characters, else ValidationError."""
     if not isinstance(value, str):
         raise ValidationError(f"{what} must be text, got {type(value).__name__}")
     if len(value) > limit:
@@ -72,15 +73,21 @@ def _bounded_text(value: str, limit: int, what: str) -> str:
     return value
 
 
-def _canonical_pattern(signal_type: type[SignalType]) -> re.Pattern[str] | None:
-    """A regex matching values already in canonical form, for the stock hex signal types only.
+def plain_hex_bits(signal_type: type[SignalType]) -> int | None:
+    """The bit width of a stock hex signal type (canonical value: lower-case hex), None for any other.
 
     Types that override ``validate`` get None: their own check always runs.
     """
     for base in (HammingSignalType, ExactSignalType):
         if issubclass(signal_type, base) and signal_type.validate.__func__ is base.validate.__func__:  # type: ignore[attr-defined]
-            return re.compile(f"[0-9a-f]{{{signal_type.bits // 4}}}")
+            return signal_type.bits
     return None
+
+
+def _canonical_pattern(signal_type: type[SignalType]) -> re.Pattern[str] | None:
+    """A regex matching values already in canonical form, for the stock hex signal types only."""
+    bits = plain_hex_bits(signal_type)
+    return None if bits is None else re.compile(f"[0-9a-f]{{{bits // 4}}}")
 
 
 class EntryNormaliser:
@@ -110,11 +117,11 @@ class EntryNormaliser:
         plain = entry.source == "" and entry.category == "" and entry.domain is None and entry.note is None
         if plain and entry.enabled is True and name == entry.signal_type and value == entry.value:
             return entry
-        category = normalise_category(_bounded_text(entry.category, MAX_CATEGORY_CHARS, "category"))
+        category = normalise_category(bounded_text(entry.category, MAX_CATEGORY_CHARS, "category"))
         domain = None if entry.domain is None or entry.domain == "" else normalise_domain(entry.domain)
         # An empty note is no note: files cannot tell the two apart, so round trips would not match.
-        note = None if entry.note is None else _bounded_text(entry.note, MAX_NOTE_CHARS, "note") or None
+        note = None if entry.note is None else bounded_text(entry.note, MAX_NOTE_CHARS, "note") or None
         if not isinstance(entry.enabled, bool):
             raise ValidationError(f"enabled must be true or false, got {entry.enabled!r}")
-        source = _bounded_text(entry.source, MAX_SOURCE_CHARS, "source").strip()
+        source = bounded_text(entry.source, MAX_SOURCE_CHARS, "source").strip()
         return EntryInput(name, value, source, category, domain, note, entry.enabled)
