@@ -39,6 +39,7 @@ async def test_a_non_matching_scan_stores_nothing_about_the_content(service: Ser
         "replayed": False,
         "low_quality": False,
         "matches": [],
+        "actions": None,
     }
     after = _all_rows(service)
     assert set(after) == set(before)
