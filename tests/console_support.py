@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
+import uvicorn
 from fastapi import FastAPI
 from PIL import Image
 
@@ -86,3 +95,41 @@ def queue_photo(
     state.evidence.put(scan_id, data, media_type=media_type, actor="test")
     hit = CaseHit(bank=bank, domain=domain, category="A1", signal_type="pdq", entry_id=entry.id, distance=distance)
     return state.queue.open_case(scan_id=scan_id, account_id=account, content_id=content, hits=[hit])
+
+
+def chromium_path() -> str:
+    """Debian's Chromium for Playwright: skipped when missing, except under CI where that is a failure."""
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).is_file():
+        message = "Debian's chromium is not installed (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {message}")
+        pytest.skip(message)
+    return path
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve_app(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free local port in a background thread; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="console-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the console server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

@@ -7,19 +7,12 @@ to build/test-artifacts/console-*.png.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from conftest import ROOT, shared_path
-from console_support import PASSWORD, detailed_image, make_app, queue_photo
-from fastapi import FastAPI
+from console_support import PASSWORD, chromium_path, detailed_image, make_app, queue_photo, serve_app
 
 from brightline.service.state import ServiceState
 
@@ -39,47 +32,12 @@ _CHANNEL_SPREAD_JS = """(img) => {
 }"""
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).is_file():
-        message = "Debian's chromium is not installed (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but {message}")
-        pytest.skip(message)
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, ServiceState]]:
     """The app served by uvicorn on a free local port in a background thread."""
     app, state = make_app(tmp_path)
-    base = _serve(app)
-    yield next(base), state
-    next(base, None)
-
-
-def _serve(app: FastAPI) -> Iterator[str]:
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="console-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the console server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serve_app(app) as base:
+        yield base, state
 
 
 def _photo(index: int) -> bytes:
@@ -90,7 +48,7 @@ def _photo(index: int) -> bytes:
 
 
 def test_log_in_reveal_confirm_and_see_the_queue_shrink(served: tuple[str, ServiceState]) -> None:
-    executable = _chromium()
+    executable = chromium_path()
     from playwright.sync_api import expect, sync_playwright
 
     base, state = served
