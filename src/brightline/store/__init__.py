@@ -4,6 +4,13 @@ from brightline.store.db import Database, ensure_schema
 from brightline.store.models import Bank, BankEntry, Base, EntryTombstone, StoreState, utcnow
 
 # Imported for their side effect: every table registers on Base.metadata, which migrations compare against.
-from brightline.store import models_actions, models_cases, models_reporting  # noqa: F401  isort: skip
+from brightline.store import (  # noqa: F401  isort: skip
+    models_actions,
+    models_audit,
+    models_cases,
+    models_provenance,
+    models_reporting,
+    models_retention,
+)
 
 __all__ = ["Bank", "BankEntry", "Base", "Database", "EntryTombstone", "StoreState", "ensure_schema", "utcnow"]

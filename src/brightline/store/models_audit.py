@@ -1,0 +1,3 @@
+"""ORM tables of the audit log."""
+
+from __future__ import annotations

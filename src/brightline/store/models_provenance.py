@@ -1,0 +1,3 @@
+"""ORM tables of hash-list provenance."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""ORM tables of retention runs."""
+
+from __future__ import annotations
