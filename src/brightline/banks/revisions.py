@@ -10,12 +10,14 @@ so they cost one row however large the bank is.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from brightline.banks.types import Changes, EntryRow
+from brightline.banks.fast_read import read_hash_columns
+from brightline.banks.types import Changes, EntryRow, HashColumns
 from brightline.errors import StoreError, ValidationError
 from brightline.store.models import STORE_STATE_ID, banks_table, entries_table, state_table, tombstones_table
 
@@ -76,9 +78,17 @@ def _banks(conn: Connection) -> dict[int, _BankView]:
     return {int(r[0]): _BankView(r[1], bool(r[2]), r[3], int(r[4])) for r in rows}
 
 
-def _rows(conn: Connection, where: sa.ColumnElement[bool] | None, banks: dict[int, _BankView]) -> list[EntryRow]:
+def _rows(
+    conn: Connection, where: sa.ColumnElement[bool] | None, banks: dict[int, _BankView], skip: Collection[str] = ()
+) -> list[EntryRow]:
     cols = entries_table.c
     stmt = sa.select(cols.id, cols.bank_id, cols.signal_type, cols.value, cols.enabled)
+    if skip:
+        where = (
+            cols.signal_type.not_in(list(skip))
+            if where is None
+            else sa.and_(where, cols.signal_type.not_in(list(skip)))
+        )
     # A full read walks the primary key in order anyway. A filtered one is sorted here instead:
     # with ORDER BY id, SQLite walks the whole primary key rather than the revision index
     # (0.23 s per refresh at 1M entries, however few rows changed).
@@ -107,32 +117,49 @@ def _rows(conn: Connection, where: sa.ColumnElement[bool] | None, banks: dict[in
     return out
 
 
-def changes_since(conn: Connection, revision: int) -> Changes:
+def _columns(
+    conn: Connection, where: sa.ColumnElement[bool] | None, banks: dict[int, _BankView], columnar: Mapping[str, int]
+) -> dict[str, HashColumns]:
+    enabled = {bank_id: bank.enabled for bank_id, bank in banks.items()}
+    found = {name: read_hash_columns(conn, name, bits, where, enabled) for name, bits in columnar.items()}
+    return {name: columns for name, columns in found.items() if columns.ids.size}
+
+
+def changes_since(conn: Connection, revision: int, columnar: Mapping[str, int] | None = None) -> Changes:
     """Entries changed after ``revision`` (everything, flagged full, when that is the only safe answer).
 
-    Run it in a snapshot transaction so the counter and the rows come from one instant.
+    Signal types named in ``columnar`` (name -> bit width, plain hex types only) come back as
+    arrays in ``Changes.columns`` instead of EntryRows. Run it in a snapshot transaction so
+    the counter and the rows come from one instant.
     """
     if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
         raise ValidationError(f"revision must be a whole number >= 0, got {revision!r}")
     current, pruned_through = _state(conn)
     banks = _banks(conn)
     # Too old (its tombstones are gone) or newer than this store (another or a restored database).
+    columnar = columnar or {}
     if revision == 0 or revision < pruned_through or revision > current:
-        return Changes(upserts=_rows(conn, None, banks), removed_ids=[], revision=current, full=True)
+        upserts, columns = _rows(conn, None, banks, columnar), _columns(conn, None, banks, columnar)
+        return Changes(upserts=upserts, removed_ids=[], revision=current, full=True, columns=columns)
     cols = entries_table.c
     changed_banks = [bank_id for bank_id, bank in banks.items() if bank.revision > revision]
-    upserts = _rows(conn, cols.revision > revision, banks) if not changed_banks else []
+    upserts = _rows(conn, cols.revision > revision, banks, columnar) if not changed_banks else []
     if changed_banks:
         # Every entry of a bank whose name, switch or threshold changed, plus stamped entries elsewhere.
-        upserts = _rows(conn, cols.bank_id.in_(changed_banks), banks)
-        upserts += _rows(conn, sa.and_(cols.revision > revision, cols.bank_id.not_in(changed_banks)), banks)
+        upserts = _rows(conn, cols.bank_id.in_(changed_banks), banks, columnar)
+        upserts += _rows(conn, sa.and_(cols.revision > revision, cols.bank_id.not_in(changed_banks)), banks, columnar)
         upserts.sort(key=lambda row: row.id)
+    stamped = cols.revision > revision
+    columns = _columns(
+        conn, sa.or_(stamped, cols.bank_id.in_(changed_banks)) if changed_banks else stamped, banks, columnar
+    )
     removed = conn.execute(
         sa.select(tombstones_table.c.entry_id)
         .where(tombstones_table.c.revision > revision)
         .order_by(tombstones_table.c.entry_id)
     )
-    return Changes(upserts=upserts, removed_ids=[int(r[0]) for r in removed], revision=current, full=False)
+    removed_ids = [int(r[0]) for r in removed]
+    return Changes(upserts=upserts, removed_ids=removed_ids, revision=current, full=False, columns=columns)
 
 
 def prune_tombstones(conn: Connection, through: int) -> int:

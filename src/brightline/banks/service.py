@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Collection, Generator, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,7 @@ from brightline.banks.validation import (
 from brightline.errors import BankExistsError, BankNotFoundError, EntryNotFoundError, ValidationError
 from brightline.signals.registry import get_signal_type
 from brightline.store.db import Database
-from brightline.store.models import banks_table, entries_table, tombstones_table, utcnow, value_key
+from brightline.store.models import VALUE_KEY_MAX, banks_table, entries_table, tombstones_table, utcnow, value_key
 
 # Ids per IN (...) list: well under SQLite's 32766 and PostgreSQL's 65535 parameter limits.
 _ID_CHUNK = 5_000
@@ -398,10 +398,20 @@ class BankService:
         with self._db.session() as session:
             return revisions.current_revision(session.connection())
 
-    def changes_since(self, revision: int) -> Changes:
-        """What changed after ``revision``; ``changes_since(0)`` is every entry, for a full build."""
+    def changes_since(self, revision: int, columnar: Collection[str] = ()) -> Changes:
+        """What changed after ``revision``; ``changes_since(0)`` is every entry, for a full build.
+
+        Entries of the types named in ``columnar`` come as arrays (Changes.columns) when their
+        values are plain hex short enough to be their own unique key (PDQ); others as rows.
+        """
+        widths = {}
+        for name in columnar:
+            kind = get_signal_type(name)
+            bits = plain_hex_bits(kind)
+            if bits is not None and bits // 4 <= VALUE_KEY_MAX:
+                widths[kind.name] = bits
         with self._db.session(snapshot=True) as session:
-            return revisions.changes_since(session.connection(), revision)
+            return revisions.changes_since(session.connection(), revision, widths)
 
     def prune_tombstones(self, through: int) -> int:
         """Forget removals at or below revision ``through``; returns how many tombstones went."""

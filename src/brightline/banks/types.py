@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
 
 
 def _json_ready(obj: object) -> dict[str, object]:
@@ -93,6 +96,20 @@ class EntryRow:
 
 
 @dataclass(frozen=True, slots=True)
+class HashColumns:
+    """Entries of one fixed-width hex signal type as arrays sorted by id (EntryRow's fields, columnar).
+
+    ``codes`` holds each value packed as big-endian uint64 words (as ``hex_to_words`` does);
+    ``enabled`` is true only when the entry and its bank are both enabled.
+    """
+
+    ids: npt.NDArray[np.int64]
+    bank_ids: npt.NDArray[np.int64]
+    enabled: npt.NDArray[np.bool_]
+    codes: npt.NDArray[np.uint64]
+
+
+@dataclass(frozen=True, slots=True)
 class Changes:
     """Entries changed after a revision, up to and including ``revision``.
 
@@ -100,9 +117,12 @@ class Changes:
     ``upserts`` is every entry and the caller must drop whatever it held before: asked for
     revision 0, or the caller's revision is too old (tombstones pruned) or from another database.
     ``removed_ids`` may name entries the caller never saw (added and removed since its revision).
+    Apply ``columns`` like ``upserts``.
     """
 
     upserts: list[EntryRow]
     removed_ids: list[int]
     revision: int
     full: bool = False
+    # Upserts of the signal types asked for in columnar form, by type name (not in ``upserts``).
+    columns: dict[str, HashColumns] = field(default_factory=dict)

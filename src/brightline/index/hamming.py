@@ -144,8 +144,13 @@ class HammingIndex(SignalIndex):
 
     def add(self, ids: Sequence[int] | npt.NDArray[np.integer], values: Sequence[str]) -> None:
         """Insert entries; an id already present (or repeated in ``ids``) keeps its last value."""
+        self.add_codes(ids, self._pack(values))
+
+    def add_codes(self, ids: Sequence[int] | npt.NDArray[np.integer], words: Words) -> None:
+        """add() for values already packed as (n, bits/64) uint64 words (see hex_to_words)."""
         id_arr = as_id_array(ids)
-        words = self._pack(values)
+        if words.ndim != 2 or words.shape[1] != self._words or words.dtype != np.uint64:
+            raise ValidationError(f"expected packed codes of shape (n, {self._words}) uint64, got {words.shape}")
         if id_arr.shape[0] != words.shape[0]:
             raise ValidationError(f"got {id_arr.shape[0]} ids but {words.shape[0]} values")
         if id_arr.size == 0:

@@ -17,9 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from brightline.banks import BankService, EntryRow
+from brightline.banks.types import HashColumns
+from brightline.banks.validation import plain_hex_bits
 from brightline.errors import BrightlineError
 from brightline.index.base import SignalIndex, index_for
 from brightline.index.frames import FrameIndex
+from brightline.index.hamming import HammingIndex
 from brightline.index.idmap import IdRowMap
 from brightline.index.regions import RegionIndex
 from brightline.index.video_regions import VideoRegionIndex
@@ -31,6 +34,7 @@ from brightline.matching.video import match_image_in_frames, match_video
 from brightline.matching.video_regions import match_video_regions
 from brightline.signals.base import MatchKind, SignalType
 from brightline.signals.hashing import HashOptions, MediaHashes, hash_file
+from brightline.signals.hexcodes import words_to_hex
 from brightline.signals.pdq_core import DIHEDRAL_NAMES
 from brightline.signals.registry import SignalRegistry, default_registry
 from brightline.signals.vpdq import VpdqFeature
@@ -91,11 +95,14 @@ class Matcher:
             # Another process wrote a newer snapshot: map it (pages shared with every worker)
             # rather than keep our own overlay of the same changes; then catch up from there.
             self._load_snapshot()
-        changes = self._banks.changes_since(self.revision)
+        changes = self._banks.changes_since(self.revision, columnar=self._columnar_types())
         if changes.full:
             self._indexes, self._entry_bank = {}, IdRowMap()
         self._apply(changes.upserts, changes.removed_ids)
-        self._changes_since_snapshot += len(changes.upserts) + len(changes.removed_ids)
+        for signal_type, columns in changes.columns.items():
+            self._apply_columns(signal_type, columns)
+        changed = len(changes.upserts) + len(changes.removed_ids)
+        self._changes_since_snapshot += changed + sum(c.ids.size for c in changes.columns.values())
         self.revision = changes.revision
         self._bank_meta = {b.id: _BankMeta(b.name, b.threshold) for b in self._banks.list_banks(counts=False)}
         if self._index_dir is not None and self._changes_since_snapshot >= SNAPSHOT_AFTER_CHANGES:
@@ -152,6 +159,32 @@ class Matcher:
             arr = np.asarray(ids, dtype=np.int64)
             self._index(signal_type).add(arr, values)
             self._entry_bank.assign(arr, np.asarray(bank_ids, dtype=np.int64))
+
+    def _columnar_types(self) -> list[str]:
+        """Signal types read from the store as arrays: the Hamming ones with plain hex values (PDQ)."""
+        return [
+            kind.name
+            for kind in self._registry.all()
+            if kind.match_kind is MatchKind.HAMMING and plain_hex_bits(kind) is not None
+        ]
+
+    def _apply_columns(self, signal_type: str, columns: HashColumns) -> None:
+        """_apply() for one signal type's changes in columnar form (no Python object per entry)."""
+        off = columns.ids[~columns.enabled]
+        if off.size:
+            self._entry_bank.discard(off)
+            if signal_type in self._indexes:
+                self._indexes[signal_type].remove(off)
+        on = columns.enabled
+        if not on.any():
+            return
+        ids, codes = columns.ids[on], columns.codes[on]
+        index = self._index(signal_type)
+        if isinstance(index, HammingIndex):
+            index.add_codes(ids, codes)
+        else:
+            index.add(ids, words_to_hex(codes))
+        self._entry_bank.assign(ids, columns.bank_ids[on])
 
     def save_snapshot(self) -> None:
         """Persist every index and the entry-to-bank map at the current revision (see snapshot.py)."""
