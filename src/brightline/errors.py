@@ -314,3 +314,10 @@ class AppealNotFoundError(NotFoundError):
     """No appeal has that id."""
 
     code = "appeal_not_found"
+
+
+class AuditError(BrightlineError):
+    """An audit record could not be written (details not JSON, too large, or holding a forbidden field)."""
+
+    http_status = 500
+    code = "audit_error"
