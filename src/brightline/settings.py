@@ -139,6 +139,25 @@ class Settings(BaseSettings):
     report_drop_dir: Path | None = Field(
         default=None, description="file_drop destination: folder reports are written to; empty = data_dir/reports."
     )
+    # --- retention (see README "Retention") ---
+    retention_file: Path | None = Field(
+        default=None, description="TOML retention policy per jurisdiction; empty = the retention_* settings below."
+    )
+    retention_unconfirmed_days: int = Field(
+        default=90, ge=0, description="Retention: matched scans whose case is undecided; 0 = kept indefinitely."
+    )
+    retention_false_positive_days: int = Field(
+        default=30, ge=0, description="Retention: cases decided false positive (or upheld on appeal); 0 = kept."
+    )
+    retention_confirmed_days: int = Field(
+        default=365, ge=0, description="Retention: confirmed cases, after their preservation; 0 = kept indefinitely."
+    )
+    retention_max_days: int = Field(
+        default=0, ge=0, description="Retention: the most any case is kept unless held or preserved; 0 = no maximum."
+    )
+    retention_interval_hours: float = Field(
+        default=24.0, ge=0, description="Service: run retention once per this many hours (one runner); 0 = never."
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
