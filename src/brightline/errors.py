@@ -321,3 +321,9 @@ class AuditError(BrightlineError):
 
     http_status = 500
     code = "audit_error"
+
+
+class RetentionBusyError(ConflictError):
+    """Another retention run holds the single-runner guard; this one did not start."""
+
+    code = "retention_busy"
