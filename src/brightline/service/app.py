@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ from brightline.auth import ApiKeyService, RateLimiter
 from brightline.auth.reviewers import ReviewerService
 from brightline.banks import BankService
 from brightline.matching import Matcher, MatchOptions
+from brightline.privacy.retention import retention_service_from_settings, run_retention_periodically
 from brightline.records import RecordService
 from brightline.review.feedback import EntryFeedback
 from brightline.review.queue import ReviewQueue
@@ -92,6 +94,8 @@ def create_app(settings: Settings | None = None, *, transport: httpx.BaseTranspo
     """
     settings = settings if settings is not None else Settings()
     state = build_state(settings, transport=transport)
+    # Built now, so a bad or unlawful retention policy stops start-up rather than the first run.
+    retention = retention_service_from_settings(state.db, settings, evidence=state.evidence)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -99,12 +103,16 @@ def create_app(settings: Settings | None = None, *, transport: httpx.BaseTranspo
         stop = asyncio.Event()
         task = asyncio.create_task(state.keeper.run(settings.index_refresh_seconds, stop), name="index-refresh")
         hooks = asyncio.create_task(deliver_webhooks(state.webhooks, stop), name="webhook-delivery")
+        jobs = [task, hooks]
+        if settings.retention_interval_hours > 0:
+            interval = timedelta(hours=settings.retention_interval_hours)
+            jobs.append(asyncio.create_task(run_retention_periodically(retention, stop, interval=interval)))
         try:
             yield
         finally:
             stop.set()
-            await task
-            await hooks
+            for job in jobs:
+                await job
             state.db.dispose()
 
     app = FastAPI(
