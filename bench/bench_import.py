@@ -6,8 +6,12 @@ build the Matcher's index from the store (what a server does at start-up), timin
 The baseline in the same run is the raw speed of reading and parsing the CSV with the csv
 module, so the figures can be compared across machines.
 
+Plain files like this one take the vectorised fast path (banks/fast_import.py); ``--general``
+forces the per-line parsers instead, for comparison.
+
     python bench/bench_import.py --n 1000000 --json bench/results/import.json
     python bench/bench_import.py --n 10000000 --db sqlite --db postgresql
+    python bench/bench_import.py --n 1000000 --general
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from brightline.banks import BankService
+from brightline.banks import BankService, fast_import
 from brightline.banks.formats import import_file
 from brightline.matching import Matcher
 from brightline.store.db import Database
@@ -102,10 +106,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--db", action="append", choices=["sqlite", "postgresql"])
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--general", action="store_true", help="use the per-line parsers, not the fast path")
     args = parser.parse_args()
+    if args.general:
+        fast_import.FAST_MIN_LINES = 2**62
     path = make_csv(args.n, args.seed)
     baseline = parse_baseline(path)
     out: dict[str, Any] = {"n": args.n, "csv_mb": path.stat().st_size / 2**20, "csv_parse_s": baseline}
+    out["path"] = "general" if args.general else "fast"
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.db or ["sqlite", "postgresql"]:
             result = run_one(kind, path, args.n, Path(tmp))

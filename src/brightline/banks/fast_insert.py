@@ -5,11 +5,14 @@ once, in order). Values become hex text with numpy and reach the database in big
 
 * SQLite: one ``INSERT ... SELECT ... FROM json_each(?)`` per chunk of rows (SQLite splits
   the JSON array in C, far faster than executemany binding each row);
-* PostgreSQL: ``COPY`` into a temporary table, then one ``INSERT ... SELECT``. For big
-  imports the foreign keys of bank_entries are dropped first and re-added (re-checked in
-  one join) before commit, as PostgreSQL's guide to populating a database advises: the
-  per-row check would otherwise cost more than the insert. This holds an exclusive lock on
-  bank_entries and banks until the import commits; smaller imports keep the row checks.
+* PostgreSQL: ``COPY`` straight into bank_entries when the bank holds no value of this type
+  yet (nothing can conflict), else into a temporary table and then one ``INSERT ... SELECT``.
+  For big imports the foreign keys of bank_entries are dropped first and re-added (re-checked
+  in one join) before commit, as PostgreSQL's guide to populating a database advises: the
+  per-row check would otherwise cost more than the insert. When the table holds no more rows
+  than the import, its other indexes (the unique one included) are rebuilt the same way.
+  This holds an exclusive lock on bank_entries and banks until the import commits; smaller
+  imports keep the row-by-row checks.
 
 Both use ON CONFLICT DO NOTHING on (signal_type, value_key, bank_id), like EntryInserter,
 and return how many rows were new.
@@ -172,22 +175,59 @@ def _insert_postgresql(conn: Connection, codes: Codes, shared: dict[str, Any]) -
     if _holds_type(conn, shared):
         added = _stage_and_insert(conn, driver, codes, shared)
     else:
-        # Distinct values into a bank holding none of this type cannot conflict: COPY straight
-        # into the table (batched heap writes, about twice as fast as INSERT ... SELECT).
-        now = shared["now"]
-        constants = [shared["signal_type"], shared["source"], "", shared["domain"], "t", shared["bank_id"]]
-        suffix = "\t".join(_copy_text(v) for v in [*constants, shared["revision"], now, now])
-        columns = (
-            "value, value_key, signal_type, source, category, domain, enabled, bank_id, revision, added_at, updated_at"
-        )
-        with driver.cursor() as cursor:
-            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for _, piece in _hex_rows(codes, b"", ("\t" + suffix + "\n").encode(), twice=True):
-                    copy.write(piece)
-            added = int(cursor.rowcount)
+        # Into a table no bigger than the import, building the other indexes afresh (one sort
+        # each) beats updating them row by row; the unique one is re-checked as it is built.
+        rebuilt = _secondary_indexes(conn) if keys and _rows_at_most(conn, codes.shape[0]) else []
+        for name, _, constraint in rebuilt:
+            conn.exec_driver_sql(
+                f"ALTER TABLE {table} DROP CONSTRAINT {quote(name)}" if constraint else f"DROP INDEX {quote(name)}"
+            )
+        added = _copy_direct(conn, driver, codes, shared)
+        if rebuilt:
+            conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
+        for name, definition, constraint in rebuilt:
+            conn.exec_driver_sql(
+                f"ALTER TABLE {table} ADD CONSTRAINT {quote(name)} {definition}" if constraint else definition
+            )
     for name, definition in keys:
         conn.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {quote(name)} {definition}")
     return added
+
+
+def _copy_direct(conn: Connection, driver: Any, codes: Codes, shared: dict[str, Any]) -> int:
+    """COPY distinct values, none already in the bank, straight into bank_entries (batched heap writes)."""
+    now = shared["now"]
+    constants = [shared["signal_type"], shared["source"], "", shared["domain"], "t", shared["bank_id"]]
+    suffix = "\t".join(_copy_text(v) for v in [*constants, shared["revision"], now, now])
+    columns = ", ".join(["value", "value_key", "signal_type", "source", "category", "domain", "enabled", *_COLUMNS[8:]])
+    table = conn.dialect.identifier_preparer.quote(entries_table.name)
+    with driver.cursor() as cursor:
+        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for _, piece in _hex_rows(codes, b"", ("\t" + suffix + "\n").encode(), twice=True):
+                copy.write(piece)
+        return int(cursor.rowcount)
+
+
+def _rows_at_most(conn: Connection, limit: int) -> bool:
+    """Whether bank_entries holds at most ``limit`` rows (reads no more than that many)."""
+    probe = sa.select(sa.literal(1)).select_from(entries_table).limit(limit + 1).subquery()
+    return int(conn.execute(sa.select(sa.func.count()).select_from(probe)).scalar_one()) <= limit
+
+
+def _secondary_indexes(conn: Connection) -> list[tuple[str, str, bool]]:
+    """(name, definition, is a constraint) of each index of bank_entries but its primary key."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT coalesce(c.conname, i.relname),"
+            " coalesce(pg_get_constraintdef(c.oid), pg_get_indexdef(x.indexrelid)), c.oid IS NOT NULL"
+            " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+            " LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid"
+            " AND c.contype IN ('u', 'x')"
+            " WHERE x.indrelid = CAST(:table AS regclass) AND NOT x.indisprimary ORDER BY i.relname"
+        ),
+        {"table": entries_table.name},
+    )
+    return [(str(name), str(definition), bool(constraint)) for name, definition, constraint in rows]
 
 
 def _stage_and_insert(conn: Connection, driver: Any, codes: Codes, shared: dict[str, Any]) -> int:

@@ -10,6 +10,7 @@ so they cost one row however large the bank is.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
@@ -78,17 +79,22 @@ def _banks(conn: Connection) -> dict[int, _BankView]:
     return {int(r[0]): _BankView(r[1], bool(r[2]), r[3], int(r[4])) for r in rows}
 
 
+def _other_types(skip: Collection[str]) -> sa.ColumnElement[bool]:
+    """signal_type outside ``skip``, as index ranges (NOT IN would read every row of the table)."""
+    cols = entries_table.c
+    names = sorted(skip)
+    ranges = [cols.signal_type < names[0], cols.signal_type > names[-1]]
+    ranges += [sa.and_(cols.signal_type > low, cols.signal_type < high) for low, high in itertools.pairwise(names)]
+    return sa.or_(*ranges)
+
+
 def _rows(
     conn: Connection, where: sa.ColumnElement[bool] | None, banks: dict[int, _BankView], skip: Collection[str] = ()
 ) -> list[EntryRow]:
     cols = entries_table.c
     stmt = sa.select(cols.id, cols.bank_id, cols.signal_type, cols.value, cols.enabled)
     if skip:
-        where = (
-            cols.signal_type.not_in(list(skip))
-            if where is None
-            else sa.and_(where, cols.signal_type.not_in(list(skip)))
-        )
+        where = _other_types(skip) if where is None else sa.and_(where, _other_types(skip))
     # A full read walks the primary key in order anyway. A filtered one is sorted here instead:
     # with ORDER BY id, SQLite walks the whole primary key rather than the revision index
     # (0.23 s per refresh at 1M entries, however few rows changed).
