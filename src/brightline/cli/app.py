@@ -14,6 +14,7 @@ from rich.table import Table
 from sqlalchemy import make_url
 
 from brightline import __version__
+from brightline.cli.audit import audit_app
 from brightline.cli.banks import bank_app
 from brightline.cli.bench import bench_app
 from brightline.cli.context import (
@@ -32,6 +33,7 @@ from brightline.cli.reports import holds_app, reports_app
 from brightline.cli.reviewers import reviewers_app
 from brightline.cli.rules import rules_app
 from brightline.cli.serve import serve_command
+from brightline.cli.transparency import transparency_app
 from brightline.errors import BrightlineError
 from brightline.matching import Match, ScanResult
 from brightline.settings import Settings
@@ -46,6 +48,7 @@ app = typer.Typer(
     add_completion=False,
 )
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 app.add_typer(bank_app, name="bank")
 app.add_typer(bench_app, name="bench")
 app.add_typer(db_app, name="db")
@@ -54,6 +57,7 @@ app.add_typer(reports_app, name="reports")
 app.add_typer(holds_app, name="holds")
 app.add_typer(reviewers_app, name="reviewers")
 app.add_typer(rules_app, name="rules")
+app.add_typer(transparency_app, name="transparency")
 app.command("demo")(demo_command)
 app.command("eval")(eval_command)
 app.command("serve")(serve_command)
