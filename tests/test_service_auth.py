@@ -67,6 +67,9 @@ CALLS = [
     Call("GET", "/v1/notices", "scan", 200),
     Call("GET", "/v1/enforcement", "scan", 200),
     Call("GET", "/v1/webhooks/deliveries", "admin", 200),
+    Call("GET", "/v1/audit", "admin", 200),
+    Call("GET", "/v1/audit/anchor", "admin", 200),
+    Call("GET", "/v1/audit/verify", "admin", 200),
 ]
 
 

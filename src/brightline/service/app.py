@@ -25,6 +25,7 @@ from brightline.service import (
     console,
     routes_actions,
     routes_admin,
+    routes_audit,
     routes_banks,
     routes_cases,
     routes_health,
@@ -129,7 +130,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.BaseTranspo
     # Added last = outermost: metrics also count the 413s the size limit answers.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=state.metrics)
-    for module in (routes_health, routes_media, routes_banks, routes_admin, routes_cases, routes_actions):
+    for module in (routes_health, routes_media, routes_banks, routes_admin, routes_audit, routes_cases, routes_actions):
         app.include_router(module.router)
     app.include_router(console.router)
     return app
