@@ -29,6 +29,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from brightline.errors import ApiKeyNotFoundError, AuthenticationError, StoreError, ValidationError
+from brightline.store.audit import append_audit
 from brightline.store.db import Database
 from brightline.store.models import api_keys_table, utcnow
 
@@ -171,7 +172,7 @@ class ApiKeyService:
         return self._ttl
 
     def create(
-        self, name: str, scopes: Iterable[str], *, rate_limit_per_minute: int | None = None
+        self, name: str, scopes: Iterable[str], *, rate_limit_per_minute: int | None = None, actor: str = "system"
     ) -> tuple[str, ApiKeyInfo]:
         """Create a key; returns its token (shown this once, never stored) and its info."""
         values = {
@@ -193,6 +194,13 @@ class ApiKeyService:
                         )
                         .returning(_K.id)
                     ).scalar_one()
+                    append_audit(
+                        session,
+                        actor=actor,
+                        action="key.created",
+                        subject=f"api_key:{key_id}",
+                        details={"key_id": key_id, "name": values["name"], "scopes": str(values["scopes"]).split(",")},
+                    )
             except IntegrityError:
                 continue
             return f"{KEY_MARKER}_{prefix}_{secret}", self.get(key_id)
@@ -214,13 +222,17 @@ class ApiKeyService:
             raise ApiKeyNotFoundError(f"no API key with id {key_id!r}")
         return _info(row)
 
-    def revoke(self, key_id: int) -> ApiKeyInfo:
+    def revoke(self, key_id: int, *, actor: str = "system") -> ApiKeyInfo:
         """Revoke a key (revoking it again keeps the first revocation time)."""
         self.get(key_id)
         with self._db.session(write=True) as session:
-            session.execute(
+            result = session.execute(
                 sa.update(api_keys_table).where(_K.id == key_id, _K.revoked_at.is_(None)).values(revoked_at=utcnow())
             )
+            if result.rowcount:  # type: ignore[attr-defined]
+                append_audit(
+                    session, actor=actor, action="key.revoked", subject=f"api_key:{key_id}", details={"key_id": key_id}
+                )
         with self._lock:
             for token_hash in [h for h, (info, _) in self._cache.items() if info.id == key_id]:
                 del self._cache[token_hash]

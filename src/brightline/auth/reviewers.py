@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from brightline.errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
+from brightline.store.audit import append_audit
 from brightline.store.db import Database
 from brightline.store.models import utcnow
 from brightline.store.models_cases import REVIEWER_ROLES, console_sessions_table, reviewers_table
@@ -207,6 +208,8 @@ class ReviewerService:
         role: str = "reviewer",
         display_name: str = "",
         daily_cap: int | None = None,
+        *,
+        actor: str = "system",
     ) -> ReviewerInfo:
         """A new active reviewer; ConflictError if the user name is taken."""
         name = _username(username)
@@ -225,7 +228,15 @@ class ReviewerService:
                 if conn.execute(sa.select(_R.id).where(_R.username == name)).first() is not None:
                     raise ConflictError(f"a reviewer named {name!r} already exists")
                 conn.execute(sa.insert(reviewers_table).values(**values))
-                return _info(self._row(conn, name))
+                info = _info(self._row(conn, name))
+                append_audit(
+                    conn,
+                    actor=actor,
+                    action="reviewer.created",
+                    subject=f"reviewer:{name}",
+                    details={"reviewer_id": info.id, "username": name, "role": info.role},
+                )
+                return info
         except IntegrityError:
             raise ConflictError(f"a reviewer named {name!r} already exists") from None
 
@@ -253,10 +264,24 @@ class ReviewerService:
             conn = session.connection()
             row = conn.execute(sa.select(reviewers_table).where(_R.username == name)).first() if name else None
             ok = verify_password(str(password), row.password_hash if row is not None else _DUMMY_HASH)
-            if row is None or not ok or not row.active:
-                raise AuthenticationError(_GENERIC)
-            conn.execute(sa.update(reviewers_table).where(_R.id == row.id).values(last_login_at=utcnow()))
-            return _info(self._row(conn, name))
+            if row is not None and ok and row.active:
+                conn.execute(sa.update(reviewers_table).where(_R.id == row.id).values(last_login_at=utcnow()))
+                append_audit(
+                    conn,
+                    actor=f"reviewer:{name}",
+                    action="reviewer.login",
+                    subject=f"reviewer:{name}",
+                    details={"reviewer_id": row.id},
+                )
+                return _info(self._row(conn, name))
+        # Its own transaction: the failed attempt is kept. A name no reviewer has is not written
+        # down, as people do type their password into the user name box.
+        with self._db.session(write=True) as session:
+            known = name if row is not None else ""
+            append_audit(
+                session, actor="anonymous", action="reviewer.login_failed", subject="", details={"username": known}
+            )
+        raise AuthenticationError(_GENERIC)
 
     def set_password(self, username: str, password: str) -> ReviewerInfo:
         """Replace a reviewer's password and end their sessions."""
@@ -268,12 +293,19 @@ class ReviewerService:
             conn.execute(sa.delete(console_sessions_table).where(_S.reviewer_id == row.id))
             return _info(self._row(conn, username))
 
-    def deactivate(self, username: str) -> ReviewerInfo:
+    def deactivate(self, username: str, *, actor: str = "system") -> ReviewerInfo:
         """Stop a reviewer logging in and end their sessions (their decisions stay attributed to them)."""
         with self._db.session(write=True) as session:
             conn = session.connection()
             row = self._row(conn, username)
             conn.execute(sa.update(reviewers_table).where(_R.id == row.id).values(active=False))
+            append_audit(
+                conn,
+                actor=actor,
+                action="reviewer.deactivated",
+                subject=f"reviewer:{row.username}",
+                details={"reviewer_id": row.id, "username": row.username},
+            )
             conn.execute(sa.delete(console_sessions_table).where(_S.reviewer_id == row.id))
             return _info(self._row(conn, username))
 

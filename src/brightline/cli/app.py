@@ -30,6 +30,7 @@ from brightline.cli.demo import demo_command
 from brightline.cli.eval import eval_command
 from brightline.cli.keys import keys_app
 from brightline.cli.reports import holds_app, reports_app
+from brightline.cli.retention import retention_app
 from brightline.cli.reviewers import reviewers_app
 from brightline.cli.rules import rules_app
 from brightline.cli.serve import serve_command
@@ -56,6 +57,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(reports_app, name="reports")
 app.add_typer(holds_app, name="holds")
 app.add_typer(reviewers_app, name="reviewers")
+app.add_typer(retention_app, name="retention")
 app.add_typer(rules_app, name="rules")
 app.add_typer(transparency_app, name="transparency")
 app.command("demo")(demo_command)

@@ -28,7 +28,7 @@ def keys_create(
     """Create an API key and print it; it is shown this once and cannot be recovered."""
     cli = get_context(ctx)
     try:
-        token, info = cli.api_keys.create(name, scopes.split(","), rate_limit_per_minute=rate_limit)
+        token, info = cli.api_keys.create(name, scopes.split(","), rate_limit_per_minute=rate_limit, actor="cli")
     except BrightlineError as exc:
         raise fail(cli, exc) from None
     if as_json:
@@ -79,7 +79,7 @@ def keys_revoke(
     """Revoke an API key; a running service stops accepting it within its cache TTL (30 s)."""
     cli = get_context(ctx)
     try:
-        info = cli.api_keys.revoke(key_id)
+        info = cli.api_keys.revoke(key_id, actor="cli")
     except BrightlineError as exc:
         raise fail(cli, exc) from None
     cli.out.print(f"revoked API key {info.id} ({info.name})", highlight=False)

@@ -39,7 +39,7 @@ def reviewers_add(
         if not password:
             raise ValidationError("no password given")
         info = ReviewerService(cli.db).create(
-            username, password, role=role, display_name=display_name, daily_cap=daily_cap
+            username, password, role=role, display_name=display_name, daily_cap=daily_cap, actor="cli"
         )
     except BrightlineError as exc:
         raise fail(cli, exc) from None
@@ -83,7 +83,7 @@ def reviewers_deactivate(
     """Stop a reviewer logging in and end their sessions; their past decisions stay on record."""
     cli = get_context(ctx)
     try:
-        info = ReviewerService(cli.db).deactivate(username)
+        info = ReviewerService(cli.db).deactivate(username, actor="cli")
     except BrightlineError as exc:
         raise fail(cli, exc) from None
     cli.out.print(f"deactivated {info.username}", highlight=False)

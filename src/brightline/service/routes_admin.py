@@ -55,13 +55,15 @@ def list_keys(_key: Admin, state: State) -> dict[str, object]:
 
 
 @router.post("/keys", tags=["admin"], status_code=201, summary="Create an API key (scope: admin)")
-def create_key(_key: Admin, _body: Annotated[None, JsonBody], state: State, body: KeyCreate) -> dict[str, object]:
+def create_key(key: Admin, _body: Annotated[None, JsonBody], state: State, body: KeyCreate) -> dict[str, object]:
     """Create a key; the response holds its token, which is shown this once only."""
-    token, info = state.keys.create(body.name, body.scopes, rate_limit_per_minute=body.rate_limit_per_minute)
+    token, info = state.keys.create(
+        body.name, body.scopes, rate_limit_per_minute=body.rate_limit_per_minute, actor=f"api_key:{key.id}"
+    )
     return {"token": token, "key": info.as_dict()}
 
 
 @router.delete("/keys/{key_id}", tags=["admin"], summary="Revoke an API key (scope: admin)")
-def revoke_key(_key: Admin, state: State, key_id: int) -> dict[str, object]:
+def revoke_key(key: Admin, state: State, key_id: int) -> dict[str, object]:
     """Revoke a key; this worker refuses it at once, other workers within the auth cache time."""
-    return {"key": state.keys.revoke(key_id).as_dict()}
+    return {"key": state.keys.revoke(key_id, actor=f"api_key:{key.id}").as_dict()}
