@@ -10,7 +10,7 @@ import pytest
 from transparency_scenario import END, START, seed, seed_counters
 
 from brightline.errors import ValidationError
-from brightline.privacy.transparency import Period, default_period, parse_day
+from brightline.privacy.transparency import Period, parse_day, report_period
 from brightline.privacy.transparency_source import build_transparency_report
 from brightline.settings import Settings
 from brightline.store.audit import append_audit
@@ -166,4 +166,5 @@ def test_period_checks() -> None:
         Period(date(2025, 2, 1), date(2025, 1, 31))
     with pytest.raises(ValidationError, match="--from"):
         parse_day("31/01/2025", "--from")
-    assert default_period(date(2025, 12, 31)) == Period(date(2025, 1, 1), date(2025, 12, 31))
+    assert report_period(None, None, date(2025, 12, 31)) == Period(date(2025, 1, 1), date(2025, 12, 31))
+    assert report_period(date(2025, 3, 1), None, date(2025, 4, 1)) == Period(date(2025, 3, 1), date(2025, 4, 1))

@@ -113,3 +113,89 @@ def seed(db: Database) -> None:
             (date(2026, 1, 1), "image", 0, 999, 9),
         ],
     )
+
+
+_DEMO_LISTS = (
+    # bank, domain, technologies, share of matches, chance a review finds it false
+    ("ncmec-hashes", "csam", ("md5", "pdq", "vpdq"), 0.5, 0.01),
+    ("tech-coalition", "csam", ("pdq", "pdq_regions"), 0.25, 0.06),
+    ("hotline-nl", "csam", ("pdq", "md5"), 0.15, 0.03),
+    ("gifct-tvec", "terrorism", ("pdq", "vpdq"), 0.10, 0.08),
+)
+
+
+def seed_demo(db: Database, year: int = 2025, matches: int = 240, rng_seed: int = 7) -> None:
+    """A plausible, benign demo year (made-up numbers only) for the README's sample report."""
+    import random
+
+    rng = random.Random(rng_seed)
+    events: list[tuple[datetime, str, dict[str, Any]]] = []
+    weights = [share for *_, share, _ in _DEMO_LISTS]
+    for n in range(1, matches + 1):
+        bank, domain, techs, _, fp_chance = rng.choices(_DEMO_LISTS, weights)[0]
+        tech = rng.choice(techs)
+        opened = datetime(year, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(365 * 86400))
+        hit = {
+            "bank": bank,
+            "domain": domain,
+            "signal_type": tech,
+            "distance": 0 if tech == "md5" else rng.randrange(32),
+        }
+        content_type = "video" if tech == "vpdq" else "image"
+        events.append((opened, "match.recorded", {"scan_id": n, "content_type": content_type, "hits": [hit]}))
+        case = {"case_id": n, "bank": bank, "domain": domain, "signal_type": tech}
+        events.append((opened, "case.opened", case | {"kind": "match", "verified": True}))
+        if rng.random() < 0.04:
+            continue  # still in the queue at the year's end
+        seconds = int(rng.lognormvariate(9.0, 0.8))
+        decision = "false_positive" if rng.random() < fp_chance else "confirm"
+        decided = case | {"kind": "match", "decision": decision, "seconds_to_decision": seconds}
+        events.append((opened + timedelta(seconds=seconds), "case.decided", decided))
+        if decision == "confirm" and domain == "csam":
+            after = seconds + int(rng.lognormvariate(7.5, 0.6))
+            destination = "file_drop" if bank == "hotline-nl" else "cybertipline"
+            sent = {"report_id": n, "case_id": n, "destination": destination, "seconds_since_case_opened": after}
+            events.append((opened + timedelta(seconds=after), "report.sent", sent))
+        if decision == "confirm" and rng.random() < 0.05:
+            upheld = rng.random() < 0.3
+            appealed = opened + timedelta(days=rng.randrange(1, 20))
+            events.append((appealed, "appeal.submitted", {"appeal_id": n, "case_id": n}))
+            outcome = {"appeal_id": n, "case_id": n, "outcome": "upheld" if upheld else "rejected"}
+            events.append((appealed + timedelta(days=2), "appeal.decided", outcome | case))
+            if upheld and domain == "csam":
+                retracted = {"report_id": n, "case_id": n}
+                events.append((appealed + timedelta(days=2, hours=1), "report.retracted", retracted))
+    with db.write_connection() as conn:
+        for at, action, details in events:
+            if at.year == year:
+                append_audit(conn, actor="demo", action=action, details=details, at=at)
+    rows = []
+    for day in range(365):
+        when = date(year, 1, 1) + timedelta(days=day)
+        growth = 1 + day / 700
+        images, videos = int(rng.gauss(40_000, 3_000) * growth), int(rng.gauss(5_000, 600) * growth)
+        rows += [(when, "image", 0, images, 0), (when, "video", 0, videos, 0)]
+    counts = [(at.date(), d["content_type"]) for at, action, d in events if action == "match.recorded"]
+    matched = {key: counts.count(key) for key in set(counts)}
+    seed_counters(db, [(d, ct, k, s, matched.get((d, ct), 0)) for d, ct, k, s, _ in rows])
+
+
+if __name__ == "__main__":
+    # Writes the demo report's HTML (the README's docs/transparency.png is a screenshot of it).
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from brightline.privacy.transparency import Period
+    from brightline.privacy.transparency_html import render_html
+    from brightline.privacy.transparency_source import build_transparency_report
+    from brightline.settings import Settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        demo_db = Database(f"sqlite:///{tmp}/demo.db")
+        demo_db.upgrade()
+        seed_demo(demo_db)
+        settings = Settings(environment="test", data_dir=Path(tmp))
+        period = Period(date(2025, 1, 1), date(2025, 12, 31))
+        report = build_transparency_report(demo_db, period, settings, now=datetime(2026, 1, 15, 9, 0, tzinfo=UTC))
+        Path(sys.argv[1]).write_text(render_html(report), encoding="utf-8")

@@ -9,6 +9,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure, FigureBase
+from matplotlib.ticker import EngFormatter
 
 from brightline.privacy.transparency import ErrorRate, TransparencyReport
 
@@ -80,6 +81,7 @@ def draw_volume(fig: FigureBase, report: TransparencyReport) -> None:
     ax.plot(months, [s for _, s, _ in report.monthly], marker="o", color=_BLUE, label="scans")
     ax.set_ylabel("scans", color=_BLUE, fontsize=8)
     ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(EngFormatter(sep=" "))  # 1.5 M, not an offset "1e6" in the corner
     twin = ax.twinx()
     twin.plot(months, [x for _, _, x in report.monthly], marker="s", color=_RED, label="matched")
     twin.set_ylabel("matched scans", color=_RED, fontsize=8)

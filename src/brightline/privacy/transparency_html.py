@@ -18,14 +18,16 @@ h1 { font-size: 24px; margin: 0 0 2px; } h2 { font-size: 17px; margin: 22px 0 6p
 .sub { color: #555; margin: 0 0 12px; }
 table { border-collapse: collapse; margin: 6px 0 12px; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #d0d0d0; padding: 2px 8px; text-align: right; }
-th { background: #f0f0f0; } td.l, th.l { text-align: left; }
+th { background: #f0f0f0; } td.l, th.l { text-align: left; } th, td.l { white-space: nowrap; }
 .cards { display: flex; flex-wrap: wrap; gap: 8px; margin: 8px 0 4px; }
-.card { border: 1px solid #ccc; border-radius: 4px; padding: 6px 10px; min-width: 118px; }
-.card b { display: block; font-size: 19px; } .card span { color: #555; font-size: 11px; }
+.card { border: 1px solid #ccc; border-radius: 4px; padding: 6px 8px; flex: 1 1 0; }
+.card b { display: block; font-size: 17px; white-space: nowrap; } .card span { color: #555; font-size: 11px; }
 .note { color: #555; font-size: 12px; } figure { margin: 6px 0 12px; } img { width: 100%; }
+.row { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
 dl { margin: 4px 0; } dt { font-weight: 600; } dd { margin: 0 0 4px 16px; }
 @media print {
-  body { margin: 0; max-width: none; padding: 0; font-size: 10.5pt; }
+  body { margin: 0; max-width: none; padding: 0; font-size: 10pt; } table { font-size: 9pt; }
+  th, td { padding: 2px 5px; }
   section.page { break-before: page; }
   table, figure, .cards, dl { break-inside: avoid; } h2, h3 { break-after: avoid; }
 }
@@ -33,8 +35,17 @@ dl { margin: 4px 0; } dt { font-weight: 600; } dd { margin: 0 0 4px 16px; }
 
 
 def ratio(value: float | None) -> str:
-    """A ratio as a percentage, or n/a."""
-    return "n/a" if value is None else f"{value:.1%}"
+    """A ratio as a percentage (two significant digits below 0.1 %), or n/a."""
+    if value is None:
+        return "n/a"
+    if 0 < value < 0.001:
+        return f"{value * 100:.2g}%"
+    return f"{value:.1%}"
+
+
+def _cell(value: object) -> str:
+    # Counts get thousands separators; everything else is shown as given.
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 def duration(seconds: float | None) -> str:
@@ -55,7 +66,7 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[object]], left: int = 1,
     cells = [
         "<tr>"
         + "".join(
-            f'<td class="l">{escape(str(c))}</td>' if i < left else f"<td>{escape(str(c))}</td>"
+            f'<td class="l">{escape(str(c))}</td>' if i < left else f"<td>{escape(_cell(c))}</td>"
             for i, c in enumerate(r)
         )
         + "</tr>"
@@ -87,7 +98,7 @@ def _rate_row(name: Sequence[str], r: ErrorRate) -> list[object]:
     ]
 
 
-_RATE_HEAD = ["matches", "reviewed", "confirmed", "FP by review", "FP by appeal", "FP total", "error rate"]
+_RATE_HEAD = ["matches", "reviewed", "confirmed", "FP review", "FP appeal", "FP total", "error rate"]
 
 
 def _rates(report: TransparencyReport) -> str:
@@ -97,7 +108,7 @@ def _rates(report: TransparencyReport) -> str:
         [_rate_row([k, v.domain or ""], v) for k, v in sorted(report.by_bank.items())],
         left=2,
     )
-    overall = _table(["all", *_RATE_HEAD], [_rate_row(["all technologies and lists"], report.overall)])
+    overall = _table(["", *_RATE_HEAD], [_rate_row(["all"], report.overall)])
     return f"<h3>By technology</h3>{tech}<h3>By hash list</h3>{banks}<h3>Overall</h3>{overall}"
 
 
@@ -176,9 +187,9 @@ log and the aggregate scan counters only; no content is kept for this report.</p
 <section class="page">
 <h2>2. Matches by hash list, list domain and technology</h2>
 <p>{report.matched_scans:,} scans matched at least one hash list (audit log).</p>
-{_counts("hash list", report.matches_by_bank)}
+<div class="row">{_counts("hash list", report.matches_by_bank)}
 {_counts("list domain", report.matches_by_domain)}
-{_counts("technology", report.matches_by_technology)}
+{_counts("technology", report.matches_by_technology)}</div>
 {_figure(figures["matches"], "Matched scans by hash list and by list domain")}
 </section>
 <section class="page">
@@ -193,6 +204,7 @@ nothing was reviewed. An upheld appeal turns a confirmed match into a false posi
 <h2>4. Reports</h2>
 {_table(["destination", "sent", "retracted"], reports, empty="no reports in the period")}
 <h2>5. Complaints and appeals</h2>
+<p>Complaints reach brightline as appeals against a decision; an upheld appeal counts in the error rates.</p>
 {_table(["appeals", "count"], appeals)}
 <h2>6. Time to review and to report</h2>
 {_table(["", "cases", "mean", "median"], timings)}

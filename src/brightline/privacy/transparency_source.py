@@ -7,14 +7,14 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from brightline.privacy.retention_policy import CATEGORIES, policy_from_settings
 from brightline.privacy.transparency import (
-    ACTIONS,
     CounterRow,
     Period,
     RetentionItem,
     TransparencyReport,
-    compute_transparency,
 )
+from brightline.privacy.transparency_compute import ACTIONS, compute_transparency
 from brightline.settings import Settings
 from brightline.store.audit import AuditLog, AuditRecord
 from brightline.store.db import Database
@@ -52,19 +52,35 @@ def counter_rows(db: Database, period: Period) -> list[CounterRow]:
 
 
 def _days(n: int) -> str:
-    return "1 day" if n == 1 else f"{n} days"
+    return "no limit" if n == 0 else "1 day" if n == 1 else f"{n} days"
+
+
+_CATEGORY_TEXT = {
+    "unconfirmed": "Matches not yet reviewed (scan record, evidence, case)",
+    "false_positive": "Matches found false (by review or an upheld appeal)",
+    "confirmed": "Confirmed matches",
+}
 
 
 def retention_policy(settings: Settings) -> list[RetentionItem]:
-    """The retention rules in force, as lines of text (from the settings that govern them)."""
+    """The retention rules in force, as lines of text (the retention policy and the preservation settings)."""
+    policy = policy_from_settings(settings)
     items = [
         RetentionItem("Media that matched nothing", "never stored; only a per-day count by content type"),
-        RetentionItem("Audit log", "kept; holds ids, names and counts, never media"),
+        RetentionItem("Scan counters and audit log", "kept; numbers, ids and names only, never media"),
+    ]
+    sections = [("", policy.default), *((f" ({name})", p) for name, p in sorted(policy.jurisdictions.items()))]
+    for suffix, section in sections:
+        for category in CATEGORIES:
+            items.append(RetentionItem(_CATEGORY_TEXT[category] + suffix, _days(section.days_for(category))))
+        if section.max_days:
+            items.append(RetentionItem(f"Any case, whatever its state{suffix}", f"at most {_days(section.max_days)}"))
+    items.append(
         RetentionItem(
             "Reported cases: evidence and records",
             f"preserved {_days(settings.preservation_days)} after the report (18 U.S.C. 2258A asks for one year)",
-        ),
-    ]
+        )
+    )
     for jurisdiction, days in sorted(settings.preservation_days_by_jurisdiction.items()):
         items.append(RetentionItem(f"Reports to {jurisdiction}", f"preserved {_days(days)}"))
     items.append(RetentionItem("Cases under a legal hold", "kept until the hold is released or expires"))
