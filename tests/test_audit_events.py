@@ -6,8 +6,12 @@ import pytest
 
 from brightline.auth import ApiKeyService
 from brightline.auth.reviewers import ReviewerService
+from brightline.banks import BankService
 from brightline.errors import AuthenticationError
+from brightline.matching import Match
 from brightline.privacy.audit import verify
+from brightline.records import RecordService, ScanMetadata, ScanRecord
+from brightline.signals.hashing import MediaHashes
 from brightline.store.audit import AuditLog, AuditRecord
 from brightline.store.db import Database
 
@@ -52,3 +56,42 @@ def test_reviewer_events_are_audited_without_passwords(db: Database) -> None:
     assert [e.details for e in events[2:4]] == [{"username": "alice"}, {"username": ""}]
     text = str([e.as_dict() for e in events])
     assert "correct horse" not in text and "wrong password" not in text and "my secret" not in text
+
+
+def _scan(records: RecordService, matches: list[Match], key: int | None = None) -> ScanRecord | None:
+    return records.record_scan(
+        api_key_id=key,
+        idempotency_key=None,
+        metadata=ScanMetadata(content_id="c-1", account_id="a-1"),
+        hashes=MediaHashes(md5="a" * 32, sha256="b" * 64, pdq="c" * 64, quality=90),
+        content_type="image",
+        matches=matches,
+    )
+
+
+def test_a_matched_scan_is_audited_with_its_hits_and_their_domain(db: Database) -> None:
+    BankService(db).create_bank("known", domain="csam")
+    _, key = ApiKeyService(db).create("uploader", ["scan"])
+    record = _scan(
+        RecordService(db),
+        [Match(bank="known", entry_id=1, signal_type="pdq", distance=12), Match("known", 2, "md5", 0)],
+        key=key.id,
+    )
+    assert record is not None
+    (event,) = _events(db, "match.recorded")
+    assert (event.actor, event.subject) == (f"api_key:{key.id}", f"scan:{record.id}")
+    assert event.details == {
+        "scan_id": record.id,
+        "content_type": "image",
+        "hits": [
+            {"bank": "known", "domain": "csam", "signal_type": "md5", "distance": 0},
+            {"bank": "known", "domain": "csam", "signal_type": "pdq", "distance": 12},
+        ],
+    }
+    # Only ids and names: never the media's hashes.
+    assert "cccc" not in str(event.as_dict()) and "aaaa" not in str(event.as_dict())
+
+
+def test_a_scan_that_matches_nothing_leaves_no_audit_record(db: Database) -> None:
+    assert _scan(RecordService(db), []) is None
+    assert AuditLog(db).count() == 0

@@ -21,6 +21,7 @@ from brightline.errors import ScanRecordNotFoundError, StoreError, ValidationErr
 from brightline.matching import Match
 from brightline.records.types import MatchEvent, ScanMetadata, ScanRecord
 from brightline.signals.hashing import MediaHashes
+from brightline.store.audit import append_audit
 from brightline.store.db import Database
 from brightline.store.models import (
     MAX_IDENTIFIER,
@@ -32,6 +33,8 @@ from brightline.store.models import (
 )
 
 MAX_PAGE = 1000
+# The closest hits of one scan that its match.recorded audit record lists (keeps the record small).
+MAX_AUDITED_HITS = 100
 NO_KEY = 0  # scan_counters.api_key_id for scans made without an API key (part of the primary key)
 _CONTENT_TYPE_RE = re.compile(r"[a-z][a-z0-9_.+/-]{0,31}")
 # First key of the PostgreSQL advisory lock serialising keyless idempotent writes (see record_scan).
@@ -307,10 +310,13 @@ class RecordService:
             .returning(_S.id)
         ).scalar_one()
         names = {m.bank.lower() for m in matches}
-        bank_ids: dict[str, int] = {
-            name_key: bank_id
-            for name_key, bank_id in conn.execute(sa.select(_B.name_key, _B.id).where(_B.name_key.in_(names)))
+        banks = {
+            name_key: (bank_id, domain)
+            for name_key, bank_id, domain in conn.execute(
+                sa.select(_B.name_key, _B.id, _B.domain).where(_B.name_key.in_(names))
+            )
         }
+        bank_ids: dict[str, int] = {name_key: bank_id for name_key, (bank_id, _) in banks.items()}
         conn.execute(
             sa.insert(match_events_table),
             [
@@ -329,5 +335,22 @@ class RecordService:
             ],
         )
         _bump_counter(conn, now.date(), content_type, api_key_id, matched=True)
+        hits = [
+            {
+                "bank": m.bank,
+                "domain": banks.get(m.bank.lower(), (0, ""))[1],
+                "signal_type": m.signal_type,
+                "distance": m.distance,
+            }
+            for m in sorted(matches, key=lambda m: m.distance)[:MAX_AUDITED_HITS]
+        ]
+        append_audit(
+            conn,
+            actor="system" if api_key_id is None else f"api_key:{api_key_id}",
+            action="match.recorded",
+            subject=f"scan:{scan_id}",
+            details={"scan_id": scan_id, "content_type": content_type, "hits": hits},
+            at=now,
+        )
         scan = conn.execute(sa.select(scan_records_table).where(_S.id == scan_id)).one()
         return self._record(conn, scan, replayed=False)
