@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "review": 7,
     "reporting": 8,
     "appeals": 8,  # reversing a decision may retract a report
+    "sources": 8,  # feeds fill banks and take reviewers' false-positive feedback
     "privacy": 9,
     "service": 10,
     "cli": 10,

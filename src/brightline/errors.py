@@ -327,3 +327,44 @@ class RetentionBusyError(ConflictError):
     """Another retention run holds the single-runner guard; this one did not start."""
 
     code = "retention_busy"
+
+
+# --- hash-list sources -----------------------------------------------------------------------
+
+
+class SourceError(BrightlineError):
+    """A hash-list source failed in a way worth retrying later (network, 5xx, rate limit, bad page)."""
+
+    http_status = 502
+    code = "source_failed"
+
+
+class SourceAuthError(SourceError):
+    """The source refused the configured credentials (expired or wrong token)."""
+
+    code = "source_auth_failed"
+
+
+class SourceNotFoundError(NotFoundError):
+    """No source is configured under that name."""
+
+    code = "source_not_found"
+
+
+class SourceExistsError(ConflictError):
+    """A source with that name is already configured."""
+
+    code = "source_exists"
+
+
+class SourcePausedError(ConflictError):
+    """The source is paused (an implausible change waits for an admin, or an admin paused it)."""
+
+    code = "source_paused"
+
+
+class FeedbackUnsupportedError(BrightlineError):
+    """The source takes no feedback from its users."""
+
+    http_status = 501
+    code = "feedback_unsupported"

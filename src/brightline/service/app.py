@@ -18,6 +18,7 @@ from brightline.auth.reviewers import ReviewerService
 from brightline.banks import BankService
 from brightline.matching import Matcher, MatchOptions
 from brightline.privacy.retention import retention_service_from_settings, run_retention_periodically
+from brightline.privacy.retention_policy import policy_from_settings
 from brightline.records import RecordService
 from brightline.review.feedback import EntryFeedback
 from brightline.review.queue import ReviewQueue
@@ -94,9 +95,10 @@ def create_app(settings: Settings | None = None, *, transport: httpx.BaseTranspo
     ``transport`` replaces the network for outgoing HTTP (webhooks, reports): tests pass fakes here.
     """
     settings = settings if settings is not None else Settings()
+    # Checked before anything opens: a bad or unlawful retention policy stops start-up, not the first run.
+    policy = policy_from_settings(settings)
     state = build_state(settings, transport=transport)
-    # Built now, so a bad or unlawful retention policy stops start-up rather than the first run.
-    retention = retention_service_from_settings(state.db, settings, evidence=state.evidence)
+    retention = retention_service_from_settings(state.db, settings, evidence=state.evidence, policy=policy)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
