@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 ADVISORY_KEY = 0x42_4C_52_54  # "BLRT"
 # A SQLite claim older than this is taken to be a crashed run and ignored.
 STALE_CLAIM = timedelta(hours=6)
+# The service's first check comes this long after start-up (not at once: start-up stays fast), then every POLL_S.
+FIRST_CHECK_S = 60.0
+POLL_S = 300.0
 _RUNS = retention_runs_table.c
 
 # Rows of each kind, by table, in deletion order (children before parents).
@@ -297,12 +300,12 @@ class RetentionService:
 
 
 def retention_service_from_settings(
-    db: Database, settings: Settings, *, evidence: EvidenceStore | None = None
+    db: Database, settings: Settings, *, evidence: EvidenceStore | None = None, policy: RetentionPolicy | None = None
 ) -> RetentionService:
     """The retention service for these settings (ConfigurationError on a bad or unlawful policy)."""
     if evidence is None:
         evidence = EvidenceStore(db, settings.effective_evidence_dir, key_provider_from_settings(settings))
-    return RetentionService(db, policy_from_settings(settings), evidence)
+    return RetentionService(db, policy or policy_from_settings(settings), evidence)
 
 
 async def run_retention_periodically(
@@ -310,8 +313,8 @@ async def run_retention_periodically(
 ) -> None:
     """Check every few minutes (and soon after start) whether a run is due; run it if no one else does."""
     # Every worker polls; the guard and the last finished run make it one run per interval overall.
-    poll_s = min(interval.total_seconds(), 300.0)
-    first_s = min(interval.total_seconds(), 60.0)
+    poll_s = min(interval.total_seconds(), POLL_S)
+    first_s = min(interval.total_seconds(), FIRST_CHECK_S)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=first_s)
     while not stop.is_set():

@@ -109,8 +109,8 @@ def create_app(settings: Settings | None = None, *, transport: httpx.BaseTranspo
         jobs = [task, hooks]
         if settings.retention_interval_hours > 0:
             interval = timedelta(hours=settings.retention_interval_hours)
-            job = run_retention_periodically(retention, stop, interval=interval)
-            jobs.append(asyncio.create_task(job, name="retention"))
+            loop = run_retention_periodically(retention, stop, interval=interval)
+            jobs.append(asyncio.create_task(loop, name="retention"))
         try:
             yield
         finally:
