@@ -11,6 +11,7 @@ from sqlalchemy.engine import RowMapping
 
 from brightline.actions.notices import MAX_RULES_CHARS, check_identifier
 from brightline.errors import ValidationError
+from brightline.store.audit import append_audit
 from brightline.store.db import Database
 from brightline.store.models import utcnow
 from brightline.store.models_actions import enforcements_table
@@ -97,6 +98,13 @@ class EnforcementService:
             if existing is not None:
                 return _enforcement(existing)
             new_id = conn.execute(sa.insert(enforcements_table).values(**values).returning(_F.id)).scalar_one()
+            append_audit(
+                conn,
+                actor=str(values["actor"]),
+                action="enforcement.applied",
+                subject=f"scan:{scan_id}" if scan_id is not None else f"content:{values['content_id']}",
+                details={"scan_id": scan_id, "action": action},
+            )
             row = conn.execute(sa.select(enforcements_table).where(_F.id == new_id)).mappings().one()
         return _enforcement(row)
 
@@ -144,4 +152,14 @@ class EnforcementService:
                 .values(reversed_at=now, reversed_by=actor, reverse_reason=reason)
             )
             rows = conn.execute(sa.select(enforcements_table).where(_F.id.in_(ids)).order_by(_F.id)).mappings().all()
+            scans = {row["scan_id"] for row in rows}
+            audited_scan = scan_id if scan_id is not None else (scans.pop() if len(scans) == 1 else None)
+            append_audit(
+                conn,
+                actor=actor,
+                action="enforcement.reversed",
+                subject=f"scan:{audited_scan}" if audited_scan is not None else f"content:{content_id}",
+                details={"scan_id": audited_scan, "actions": sorted({row["action"] for row in rows})},
+                at=now,
+            )
         return [_enforcement(row) for row in rows]

@@ -30,6 +30,7 @@ from brightline.errors import (
     ScanRecordNotFoundError,
     ValidationError,
 )
+from brightline.store.audit import append_audit
 from brightline.store.db import Database
 from brightline.store.models import scan_records_table, utcnow
 from brightline.store.models_actions import evidence_access_table, evidence_table
@@ -40,6 +41,8 @@ NONCE_BYTES = 12
 MAX_EVIDENCE_BYTES = 1 << 31  # AES-GCM itself allows far more; this bounds memory use
 _E = evidence_table.c
 _A = evidence_access_table.c
+# Free text (purposes, reasons) is cut to this length in audit records, which stay small.
+_AUDIT_TEXT = 200
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,14 @@ class EvidenceStore:
                 sealed = AESGCM(key).encrypt(nonce, data, _associated_data(evidence_id, key_id))
                 written = _write_private(self.directory, relative, MAGIC + nonce + sealed)
                 self._log(conn, evidence_id, actor, "store")
+                append_audit(
+                    conn,
+                    actor=actor,
+                    action="evidence.stored",
+                    subject=f"evidence:{evidence_id}",
+                    details={"evidence_id": evidence_id, "scan_id": scan_id, "size": len(data)},
+                    at=now,
+                )
         except IntegrityError:
             # Another process stored this scan's evidence first: keep theirs.
             if written is not None:
@@ -228,6 +239,13 @@ class EvidenceStore:
             raise
         with self.db.write_connection() as conn:
             self._log(conn, evidence_id, actor, "read", purpose)
+            append_audit(
+                conn,
+                actor=actor,
+                action="media.viewed",
+                subject=f"evidence:{evidence_id}",
+                details={"evidence_id": evidence_id, "scan_id": row["scan_id"], "purpose": purpose[:_AUDIT_TEXT]},
+            )
         return data
 
     def _decrypt(self, row: RowMapping) -> bytes:
@@ -318,6 +336,14 @@ class EvidenceStore:
                 .values(deleted_at=now, deleted_by=actor, delete_reason=reason)
             )
             self._log(conn, evidence_id, actor, "delete", reason)
+            append_audit(
+                conn,
+                actor=actor,
+                action="evidence.deleted",
+                subject=f"evidence:{evidence_id}",
+                details={"evidence_id": evidence_id, "scan_id": row["scan_id"], "reason": reason[:_AUDIT_TEXT]},
+                at=now,
+            )
             # Inside the transaction: if the file cannot go, the row is not marked deleted either.
             self._file(row["path"]).unlink(missing_ok=True)
 

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from brightline.actions.rulefile import RuleSet, read_rule_file, to_toml
 from brightline.actions.ruletypes import ACTIONS, DEFAULT_NOTICE, DomainPolicy, Rule, RuleHit, RuleOutcome
 from brightline.errors import RuleNotFoundError, ValidationError
+from brightline.store.audit import append_audit
 from brightline.store.db import Database
 from brightline.store.models import match_events_table, utcnow
 from brightline.store.models_actions import domain_policies_table, rules_table
@@ -170,6 +171,21 @@ def _upsert_domain(conn: Connection, policy: DomainPolicy) -> None:
         )
 
 
+def _current(conn: Connection) -> dict[str, Rule | DomainPolicy]:
+    """Every rule by name and every domain policy as ``domain:NAME``: what a change is measured against."""
+    found: dict[str, Rule | DomainPolicy] = {
+        row["name"]: _rule_of(row) for row in conn.execute(sa.select(rules_table)).mappings()
+    }
+    for name, verified in conn.execute(sa.select(_D.name, _D.verified)):
+        found[f"domain:{name}"] = DomainPolicy(name=name, verified=verified)
+    return found
+
+
+def _audit_change(conn: Connection, actor: str, names: Sequence[str], how: str) -> None:
+    """Record a rules.changed event: which rules (or ``domain:NAME`` policies) and whether by API or file."""
+    append_audit(conn, actor=actor, action="rules.changed", subject="rules", details={"names": list(names), "how": how})
+
+
 class RuleService:
     """Rules and list-domain policies kept in the database."""
 
@@ -190,16 +206,19 @@ class RuleService:
             raise RuleNotFoundError(f"no rule named {name!r}")
         return _rule_of(row)
 
-    def put_rule(self, rule: Rule) -> Rule:
+    def put_rule(self, rule: Rule, *, actor: str = "system") -> Rule:
         """Create the rule, or replace the one of the same name."""
         with self.db.write_connection() as conn:
             _upsert_rule(conn, rule)
+            _audit_change(conn, actor, [rule.name], "api")
         return rule
 
-    def delete_rule(self, name: str) -> None:
+    def delete_rule(self, name: str, *, actor: str = "system") -> None:
         """Delete the rule called ``name``; RuleNotFoundError if none."""
         with self.db.write_connection() as conn:
             deleted = conn.execute(sa.delete(rules_table).where(sa.func.lower(_R.name) == name.lower()))
+            if deleted.rowcount:
+                _audit_change(conn, actor, [name], "api")
         if deleted.rowcount == 0:
             raise RuleNotFoundError(f"no rule named {name!r}")
 
@@ -209,20 +228,24 @@ class RuleService:
             rows = conn.execute(sa.select(_D.name, _D.verified).order_by(_D.name)).all()
         return {name: DomainPolicy(name=name, verified=verified) for name, verified in rows}
 
-    def put_domain(self, policy: DomainPolicy) -> DomainPolicy:
+    def put_domain(self, policy: DomainPolicy, *, actor: str = "system") -> DomainPolicy:
         """Set a list domain's policy."""
         with self.db.write_connection() as conn:
             _upsert_domain(conn, policy)
+            _audit_change(conn, actor, [f"domain:{policy.name}"], "api")
         return policy
 
-    def delete_domain(self, name: str) -> None:
+    def delete_domain(self, name: str, *, actor: str = "system") -> None:
         """Forget a list domain's policy (it counts as verified again); a no-op when it has none."""
         with self.db.write_connection() as conn:
-            conn.execute(sa.delete(domain_policies_table).where(_D.name == name.strip().lower()))
+            deleted = conn.execute(sa.delete(domain_policies_table).where(_D.name == name.strip().lower()))
+            if deleted.rowcount:
+                _audit_change(conn, actor, [f"domain:{name.strip().lower()}"], "api")
 
-    def apply(self, ruleset: RuleSet, *, replace: bool = True) -> int:
+    def apply(self, ruleset: RuleSet, *, replace: bool = True, actor: str = "system", how: str = "file") -> int:
         """Store a checked rule set in one transaction; ``replace`` drops rules and policies it lacks."""
         with self.db.write_connection() as conn:
+            before = _current(conn)
             if replace:
                 names = [rule.name.lower() for rule in ruleset.rules]
                 conn.execute(sa.delete(rules_table).where(sa.func.lower(_R.name).not_in(names)))
@@ -231,11 +254,16 @@ class RuleService:
                 _upsert_rule(conn, rule)
             for policy in ruleset.domains:
                 _upsert_domain(conn, policy)
+            after = _current(conn)
+            # Reloading an unchanged file (every worker does at start-up) is no change worth a record.
+            changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+            if changed:
+                _audit_change(conn, actor, changed, how)
         return len(ruleset.rules)
 
-    def load_file(self, path: Path, *, replace: bool = True) -> int:
+    def load_file(self, path: Path, *, replace: bool = True, actor: str = "system") -> int:
         """Load a TOML rule file, checked in full before anything is written; returns the rules loaded."""
-        return self.apply(read_rule_file(path), replace=replace)
+        return self.apply(read_rule_file(path), replace=replace, actor=actor, how="file")
 
     def export_toml(self) -> str:
         """Every rule and domain policy as a rule file."""

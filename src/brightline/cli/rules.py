@@ -78,7 +78,7 @@ def rules_load(
     """Load a rule file, checked in full first; it replaces every rule unless --merge."""
     cli = get_context(ctx)
     try:
-        count = _service(cli).load_file(path, replace=not merge)
+        count = _service(cli).load_file(path, replace=not merge, actor="cli")
     except BrightlineError as exc:
         raise fail(cli, exc) from None
     how = "merged into the existing rules" if merge else "replacing the previous rules"
@@ -134,7 +134,7 @@ def rules_delete(ctx: typer.Context, name: _NAME) -> None:
     """Delete one rule."""
     cli = get_context(ctx)
     try:
-        _service(cli).delete_rule(name)
+        _service(cli).delete_rule(name, actor="cli")
     except BrightlineError as exc:
         raise fail(cli, exc) from None
     cli.out.print(f"deleted rule {name}", highlight=False)

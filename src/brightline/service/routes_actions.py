@@ -48,7 +48,7 @@ def list_rules(_key: Admin, state: State) -> dict[str, Any]:
 
 
 @router.put("/rules/{name}", tags=["rules"], summary="Create or replace a rule (scope: admin)")
-def put_rule(_key: Admin, _body: Annotated[None, JsonBody], state: State, name: str, body: RuleIn) -> dict[str, Any]:
+def put_rule(key: Admin, _body: Annotated[None, JsonBody], state: State, name: str, body: RuleIn) -> dict[str, Any]:
     """Validated like the rule file; takes effect on the next scan."""
     rule = Rule(
         name=name,
@@ -63,13 +63,13 @@ def put_rule(_key: Admin, _body: Annotated[None, JsonBody], state: State, name: 
         enabled=body.enabled,
         description=body.description,
     )
-    return _rule_dict(state.rules.put_rule(rule))
+    return _rule_dict(state.rules.put_rule(rule, actor=f"api_key:{key.id}"))
 
 
 @router.delete("/rules/{name}", tags=["rules"], status_code=204, summary="Delete a rule (scope: admin)")
-def delete_rule(_key: Admin, state: State, name: str) -> Response:
+def delete_rule(key: Admin, state: State, name: str) -> Response:
     """Remove the rule; 404 when there is none by that name."""
-    state.rules.delete_rule(name)
+    state.rules.delete_rule(name, actor=f"api_key:{key.id}")
     return Response(status_code=204)
 
 
