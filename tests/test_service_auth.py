@@ -70,6 +70,7 @@ CALLS = [
     Call("GET", "/v1/audit", "admin", 200),
     Call("GET", "/v1/audit/anchor", "admin", 200),
     Call("GET", "/v1/audit/verify", "admin", 200),
+    Call("GET", "/v1/transparency", "admin", 200),
 ]
 
 

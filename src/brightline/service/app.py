@@ -31,6 +31,7 @@ from brightline.service import (
     routes_cases,
     routes_health,
     routes_media,
+    routes_transparency,
 )
 from brightline.service.errors import install_error_handlers
 from brightline.service.freshness import IndexKeeper
@@ -133,7 +134,16 @@ def create_app(settings: Settings | None = None, *, transport: httpx.BaseTranspo
     # Added last = outermost: metrics also count the 413s the size limit answers.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=state.metrics)
-    for module in (routes_health, routes_media, routes_banks, routes_admin, routes_audit, routes_cases, routes_actions):
+    for module in (
+        routes_health,
+        routes_media,
+        routes_banks,
+        routes_admin,
+        routes_audit,
+        routes_cases,
+        routes_actions,
+        routes_transparency,
+    ):
         app.include_router(module.router)
     app.include_router(console.router)
     return app
