@@ -368,3 +368,13 @@ class FeedbackUnsupportedError(BrightlineError):
 
     http_status = 501
     code = "feedback_unsupported"
+
+
+# --- scale-out (backlog scans on Ray) --------------------------------------------------------
+
+
+class ScaleOutError(BrightlineError):
+    """A backlog scan could not run: the Ray extra is missing, the cluster failed or an input cannot be listed."""
+
+    http_status = 500
+    code = "scaleout_failed"
