@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "service": 10,
     "cli": 10,
     "benchmarks": 10,
+    "scaleout": 10,  # backlog scans (local engine or Ray): matching, records and the store
 }
 WEB_FRAMEWORKS = {"fastapi", "starlette", "uvicorn", "flask"}
 NO_WEB_BELOW = LAYERS["service"]
