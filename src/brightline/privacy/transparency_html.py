@@ -18,7 +18,8 @@ h1 { font-size: 24px; margin: 0 0 2px; } h2 { font-size: 17px; margin: 22px 0 6p
 .sub { color: #555; margin: 0 0 12px; }
 table { border-collapse: collapse; margin: 6px 0 12px; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #d0d0d0; padding: 2px 8px; text-align: right; }
-th { background: #f0f0f0; } td.l, th.l { text-align: left; } th, td.l { white-space: nowrap; }
+th { background: #f0f0f0; } td.l, th.l { text-align: left; }
+th, td.l { white-space: nowrap; } table.text td { white-space: normal; }
 .cards { display: flex; flex-wrap: wrap; gap: 8px; margin: 8px 0 4px; }
 .card { border: 1px solid #ccc; border-radius: 4px; padding: 6px 8px; flex: 1 1 0; }
 .card b { display: block; font-size: 17px; white-space: nowrap; } .card span { color: #555; font-size: 11px; }
@@ -61,7 +62,9 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def _table(head: Sequence[str], rows: Iterable[Sequence[object]], left: int = 1, empty: str = "none") -> str:
+def _table(
+    head: Sequence[str], rows: Iterable[Sequence[object]], left: int = 1, empty: str = "none", cls: str = ""
+) -> str:
     """A table whose first ``left`` columns are text (left-aligned) and the rest numbers."""
     cells = [
         "<tr>"
@@ -77,7 +80,8 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[object]], left: int = 1,
     header = "".join(
         f'<th class="l">{escape(h)}</th>' if i < left else f"<th>{escape(h)}</th>" for i, h in enumerate(head)
     )
-    return f"<table><tr>{header}</tr>{''.join(cells)}</table>"
+    attrs = f' class="{cls}"' if cls else ""
+    return f"<table{attrs}><tr>{header}</tr>{''.join(cells)}</table>"
 
 
 def _counts(title: str, counts: Mapping[str, int]) -> str:
@@ -212,7 +216,7 @@ nothing was reviewed. An upheld appeal turns a confirmed match into a false posi
 </section>
 <section class="page">
 <h2>7. Retention policy in force</h2>
-{_table(["data", "kept"], [[r.what, r.kept] for r in report.retention_policy], left=2)}
+{_table(["data", "kept"], [[r.what, r.kept] for r in report.retention_policy], left=2, cls="text")}
 {_table(["deleted under retention in the period", "count"], sorted(report.retention_deleted.items()))}
 <h2>8. Measures limiting errors and safeguarding data</h2>
 <ul>{safeguards}</ul>
