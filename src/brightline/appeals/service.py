@@ -21,6 +21,7 @@ from brightline.actions.webhooks import WebhookService
 from brightline.errors import AppealNotFoundError, CaseNotFoundError, CaseStateError, ValidationError
 from brightline.review.queue import ReviewQueue
 from brightline.review.types import CaseHit, CaseInfo, Decision
+from brightline.store.audit import append_audit
 from brightline.store.db import Database
 from brightline.store.models import MAX_IDENTIFIER, utcnow
 from brightline.store.models_cases import appeals_table, cases_table
@@ -192,6 +193,13 @@ class AppealService:
                 )
                 .returning(_A.id)
             ).scalar_one()
+            append_audit(
+                session,
+                actor=actor,
+                action="appeal.submitted",
+                subject=f"appeal:{appeal_id}",
+                details={"appeal_id": appeal_id, "case_id": contested.id},
+            )
         self._queue.record_event(
             contested.id,
             actor=actor,
@@ -241,6 +249,15 @@ class AppealService:
                 .where(_A.id == appeal_id)
                 .values(status=status, decided_at=utcnow(), outcome=outcome)
             )
+            details = {
+                "appeal_id": appeal_id,
+                "case_id": case.appeal_of,
+                "outcome": status,
+                "bank": case.bank_name,
+                "domain": case.list_domain,
+                "signal_type": case.signal_type,
+            }
+            append_audit(session, actor=actor, action="appeal.decided", subject=f"appeal:{appeal_id}", details=details)
         if case.appeal_of is not None:
             self._queue.record_event(
                 case.appeal_of, actor=actor, action=f"appeal_{status}", details={"appeal_id": appeal_id}

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Row
 from brightline.errors import HoldNotFoundError, LegalHoldError, ValidationError
 from brightline.reporting.types import Hold, Preservation
 from brightline.review.rows import add_event, case_row
+from brightline.store.audit import append_audit, iso_utc
 from brightline.store.db import Database
 from brightline.store.models import utcnow
 from brightline.store.models_cases import legal_holds_table
@@ -68,6 +69,12 @@ class HoldService:
             ).scalar_one()
             details = {"hold_id": hold_id, "reason": reason, "expires_at": expires_at}
             add_event(conn, case_id, now, actor, "hold_placed", details)
+            audited = {
+                "hold_id": hold_id,
+                "case_id": case_id,
+                "expires_at": None if expires_at is None else iso_utc(expires_at),
+            }
+            append_audit(conn, actor=actor, action="hold.placed", subject=f"case:{case_id}", details=audited, at=now)
         return self.get(int(hold_id))
 
     def get(self, hold_id: int) -> Hold:
@@ -92,6 +99,14 @@ class HoldService:
                 sa.update(legal_holds_table).where(_H.id == hold_id).values(released_at=now, released_by=actor)
             )
             add_event(conn, row.case_id, now, actor, "hold_released", {"hold_id": hold_id})
+            append_audit(
+                conn,
+                actor=actor,
+                action="hold.released",
+                subject=f"case:{row.case_id}",
+                details={"hold_id": hold_id, "case_id": row.case_id},
+                at=now,
+            )
         return self.get(hold_id)
 
     def active(self, case_id: int | None = None, *, at: datetime | None = None) -> list[Hold]:

@@ -30,6 +30,7 @@ from brightline.reporting.ncmec_xml import Reporter, report_xml
 from brightline.reporting.types import ReportInfo
 from brightline.review.rows import add_event, case_info, case_row
 from brightline.review.types import CaseInfo
+from brightline.store.audit import append_audit
 from brightline.store.db import Database
 from brightline.store.models import scan_records_table, utcnow
 from brightline.store.models_reporting import ACTIVE_REPORT_STATUSES, reports_table
@@ -270,6 +271,10 @@ class ReportService:
                 )
             )
             add_event(conn, case_id, now, actor, "report_failed", {"report_id": report_id, "error": str(exc)})
+            details = {"report_id": report_id, "case_id": case_id}
+            append_audit(
+                conn, actor=actor, action="report.failed", subject=f"report:{report_id}", details=details, at=now
+            )
 
     def _finished(self, report_id: int, case_id: int, actor: str, receipt: Receipt) -> ReportInfo:
         now = utcnow()
@@ -286,6 +291,16 @@ class ReportService:
                 "file_ids": list(receipt.file_ids),
             }
             add_event(conn, case_id, now, actor, "report_sent", details)
+            opened_at = case_row(conn, case_id).created_at
+            audited = {
+                "report_id": report_id,
+                "case_id": case_id,
+                "destination": receipt.destination,
+                "seconds_since_case_opened": round((now - opened_at).total_seconds(), 3),
+            }
+            append_audit(
+                conn, actor=actor, action="report.sent", subject=f"report:{report_id}", details=audited, at=now
+            )
         return self.get(report_id)
 
     # --- retracting ---------------------------------------------------------------------
@@ -317,6 +332,14 @@ class ReportService:
             )
             details = {"report_id": report_id, "remote_id": info.remote_id, "reason": reason}
             add_event(conn, info.case_id, now, actor, "report_retracted", details)
+            append_audit(
+                conn,
+                actor=actor,
+                action="report.retracted",
+                subject=f"report:{report_id}",
+                details={"report_id": report_id, "case_id": info.case_id},
+                at=now,
+            )
         return self.get(report_id)
 
     def retract_case(self, case_id: int, *, actor: str, reason: str) -> ReportInfo:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Row
 
 from brightline.banks.validation import normalise_domain, validate_bank_name
 from brightline.errors import ValidationError
+from brightline.review.audit_events import audit_decided
 from brightline.review.priority import ESCALATION_POINTS
 from brightline.review.rows import Actor, add_event
 from brightline.review.types import APPEAL_DECISIONS, MATCH_DECISIONS, CaseInfo, Decision, DecisionListener
@@ -107,6 +108,15 @@ def apply_decision(conn: Connection, case: Row[Any], request: DecisionRequest, w
     if request.note:
         details["note"] = request.note
     add_event(conn, case.id, now, who.label, "decided", details)
+    audit_decided(
+        conn,
+        case,
+        who.label,
+        now,
+        decision=request.decision,
+        classification=request.classification,
+        domain=request.domain,
+    )
 
 
 def notify(

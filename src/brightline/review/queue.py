@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from brightline.errors import CaseNotFoundError, CaseStateError, ReviewCapReachedError, ValidationError
 from brightline.review import rows
+from brightline.review.audit_events import audit_opened, audit_status_changed, audit_viewed
 from brightline.review.decisions import DecisionRequest, apply_decision, notify
 from brightline.review.priority import case_priority, closest
 from brightline.review.types import CaseEventInfo, CaseHit, CaseInfo, Decision, DecisionListener
@@ -140,7 +141,9 @@ class ReviewQueue:
             values.update(self._hit_fields(conn, hits, appeal_of))
             case_id = conn.execute(sa.insert(cases_table).values(**values).returning(_C.id)).scalar_one()
             rows.add_event(conn, case_id, now, actor, "opened", {"hits": len(hits), "priority": values["priority"]})
-            return rows.case_info(rows.case_row(conn, case_id), now, self.claim_minutes)
+            opened = rows.case_row(conn, case_id)
+            audit_opened(conn, opened, actor, now)
+            return rows.case_info(opened, now, self.claim_minutes)
 
     def _open_for_scan(self, conn: Connection, scan_id: int, kind: str) -> Any:
         if conn.dialect.name == "postgresql":
@@ -349,6 +352,7 @@ class ReviewQueue:
             rows.add_event(
                 conn, case_id, now, who.label, "viewed", None if session_id is None else {"session": session_id}
             )
+            audit_viewed(conn, case_id, who.label, now)
             return rows.case_info(rows.case_row(conn, case_id), now, self.claim_minutes)
 
     def decide(
@@ -405,4 +409,5 @@ class ReviewQueue:
             conn.execute(sa.update(cases_table).where(_C.id == case_id).values(status=status, updated_at=now))
             details = {"from": row.status, "to": status, "reason": str(reason)}
             rows.add_event(conn, case_id, now, str(actor)[:128], "status_changed", details)
+            audit_status_changed(conn, case_id, str(actor)[:128], now, status=status, reason=str(reason))
             return rows.case_info(rows.case_row(conn, case_id), now, self.claim_minutes)
