@@ -190,7 +190,7 @@ def _scan_record(result: ScanResult) -> dict[str, object]:
 @app.command("scan")
 def scan_command(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="Media files or folders to scan.")],
+    paths: Annotated[list[str], typer.Argument(help="Media files or folders to scan (or URIs: s3://…).")],
     bank: Annotated[list[str] | None, typer.Option("--bank", help="Only match these banks (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file.")] = False,
     exact: Annotated[bool, typer.Option("--exact", help="Decode at full size (slower).")] = False,
@@ -198,9 +198,22 @@ def scan_command(
         bool | None, typer.Option("--dihedral/--no-dihedral", help="Match rotated/flipped copies too.")
     ] = None,
     workers: Annotated[int, typer.Option(help="Parallel workers; 0 = one per CPU core.")] = 0,
+    engine: Annotated[str, typer.Option(help="local (this machine) or ray (a Ray cluster).")] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray: auto, ray://host:10001 or local (default: RAY_ADDRESS or a new one).")
+    ] = None,
+    actors: Annotated[int, typer.Option(min=0, help="Ray: matcher actors; 0 = one per 4 cluster CPUs.")] = 0,
+    output: Annotated[
+        str | None, typer.Option(help="Folder or URI for Parquet results; re-runs skip finished partitions.")
+    ] = None,
+    record: Annotated[bool, typer.Option("--record", help="Record matches in the database (idempotent).")] = False,
+    partition_size: Annotated[int, typer.Option(min=1, help="Files per checkpointed partition.")] = 1000,
 ) -> None:
     """Scan media against the banks. Exit 0 = no match, 1 = something matched, 2 = failure."""
     cli = get_context(ctx)
+    if engine not in ("local", "ray"):
+        raise fail(cli, f"--engine must be local or ray, not {engine!r}")
+    backlog = engine == "ray" or output is not None or record or any("://" in p for p in paths)
     try:
         matcher = cli.matcher(dihedral=dihedral)
         known = {b.name for b in cli.banks.list_banks()}
@@ -209,9 +222,27 @@ def scan_command(
                 cli.banks.get_bank(name)  # raises BankNotFoundError naming it
     except BrightlineError as exc:
         raise fail(cli, exc) from None
-    files = list(expand_paths(paths))
     use_dihedral = matcher.options.dihedral
     options = cli.hash_options(exact, use_dihedral)
+    if backlog:
+        from brightline.cli.scan_backlog import backlog_scan
+
+        backlog_scan(
+            cli,
+            paths,
+            banks=frozenset(bank) if bank else None,
+            options=options,
+            dihedral=dihedral,
+            engine=engine,
+            address=address,
+            actors=actors,
+            output=output,
+            record=record,
+            partition_size=partition_size,
+            workers=workers,
+            as_json=as_json,
+        )
+    files = list(expand_paths(Path(p) for p in paths))
     results: list[ScanResult] = []
     with _progress(cli, "scanning") as progress:
         task = progress.add_task("scan", total=len(files))

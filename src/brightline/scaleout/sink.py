@@ -1,0 +1,137 @@
+"""Where finished partitions go: match records in the database, then one Parquet file per partition.
+
+The Parquet file is the checkpoint: it is written last, under a temporary name and then moved into
+place, so a partition whose file exists was recorded in full. A crash between recording and writing
+only means the partition is scanned again; its match records are written under per-file
+idempotency keys, so the second pass replays them instead of adding new ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from brightline.records import RecordService
+from brightline.records.types import ScanMetadata
+from brightline.scaleout.listing import Partition, filesystem_for, import_pyarrow_fs
+from brightline.scaleout.rows import COLUMNS, Row, arrow_schema, row_hashes
+from brightline.store.models import MAX_IDENTIFIER
+
+MANIFEST = "_manifest.json"
+SOURCE = "backlog"  # scan_records.source of backlog scans
+
+
+def idempotency_key(row: Row) -> str:
+    """A file's idempotency key: its name and content digest, so re-runs and retries never add a record."""
+    digest = hashlib.sha256(f"{row['file']}\n{row['sha256']}".encode()).hexdigest()
+    return f"{SOURCE}:{digest}"
+
+
+def _content_id(file: str) -> str:
+    # Long object-store keys exceed the column: keep a stable digest of them instead.
+    if len(file) <= MAX_IDENTIFIER:
+        return file
+    return "sha256:" + hashlib.sha256(file.encode()).hexdigest()
+
+
+@dataclass
+class RecordCounts:
+    """Match records written by this run, and ones an earlier run (or retry) had already written."""
+
+    new: int = 0
+    replayed: int = 0
+
+
+class Recorder:
+    """Records matched rows with RecordService, one idempotent scan record per matched file."""
+
+    def __init__(self, records: RecordService) -> None:
+        self._records = records
+        self.counts = RecordCounts()
+
+    def record(self, rows: Sequence[Row]) -> None:
+        """Record every matched row; unmatched rows store nothing (the privacy promise)."""
+        from brightline.matching.results import Match
+
+        for row in rows:
+            if not row["matched"]:
+                continue
+            matches = [Match(**{k: _tuple_ranges(k, v) for k, v in m.items()}) for m in json.loads(row["matches"])]
+            stored = self._records.record_scan(
+                api_key_id=None,
+                idempotency_key=idempotency_key(row),
+                metadata=ScanMetadata(content_id=_content_id(row["file"]), source=SOURCE),
+                hashes=row_hashes(row),
+                content_type="video" if row.get("video") else "image",
+                matches=matches,
+            )
+            if stored is not None and stored.replayed:
+                self.counts.replayed += 1
+            elif stored is not None:
+                self.counts.new += 1
+
+
+def _tuple_ranges(key: str, value: Any) -> Any:
+    # Match.time_ranges is a tuple of pairs; JSON gives lists.
+    if key == "time_ranges" and value is not None:
+        return tuple(tuple(pair) for pair in value)
+    return value
+
+
+class ParquetOutput:
+    """One Parquet file per finished partition under an output folder or URI, plus a manifest."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri.rstrip("/")
+        self._fs, self._root = filesystem_for(self.uri)
+        # Object stores have no folders to create; a real problem shows on the first write.
+        with contextlib.suppress(OSError):
+            self._fs.create_dir(self._root, recursive=True)
+
+    def _path(self, name: str) -> str:
+        return f"{self._root}/{name}"
+
+    def done(self) -> set[str]:
+        """Names of the partition files already written."""
+        pafs = import_pyarrow_fs()
+        try:
+            infos = self._fs.get_file_info(pafs.FileSelector(self._root, recursive=False, allow_not_found=True))
+        except OSError:
+            return set()
+        return {i.base_name for i in infos if i.type == pafs.FileType.File and i.base_name.startswith("part-")}
+
+    def write(self, partition: Partition, rows: Sequence[Row]) -> None:
+        """Write a partition's rows (sorted by file) under a temporary name, then move it into place."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        ordered = sorted(rows, key=lambda r: r["file"])
+        table = pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in ordered], schema=arrow_schema())
+        tmp = self._path(f"_tmp-{partition.name}.{uuid.uuid4().hex[:8]}")
+        pq.write_table(table, tmp, filesystem=self._fs)
+        self._fs.move(tmp, self._path(partition.name))
+
+    def read(self, partition: Partition) -> list[Row]:
+        """The rows of a partition written earlier."""
+        import pyarrow.parquet as pq
+
+        rows: list[Row] = pq.read_table(self._path(partition.name), filesystem=self._fs).to_pylist()
+        return rows
+
+    def count_matched(self, partition: Partition) -> tuple[int, int]:
+        """(files, matched files) of a partition written earlier, reading one column."""
+        import pyarrow.parquet as pq
+
+        column = pq.read_table(self._path(partition.name), columns=["matched"], filesystem=self._fs)["matched"]
+        return len(column), int(sum(bool(v) for v in column.to_pylist()))
+
+    def write_manifest(self, inputs: Sequence[str], partitions: Sequence[Partition]) -> None:
+        """Record which inputs and partitions make up this output (written when every partition is done)."""
+        body = {"inputs": list(inputs), "partitions": [p.name for p in partitions]}
+        with self._fs.open_output_stream(self._path(MANIFEST)) as stream:
+            stream.write(json.dumps(body, indent=1).encode())
