@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from brightline.banks import revisions
+from brightline.banks import audit_events, revisions
+from brightline.banks.digest import Delta, packed_delta, rows_delta
 from brightline.banks.fast_insert import insert_hashes
 from brightline.banks.inserts import EntryInserter
 from brightline.banks.types import AddResult, BankInfo, Changes, EntryInfo, EntryInput
@@ -119,7 +120,13 @@ class BankService:
         return _to_bank_info(bank, int(total), int(enabled))
 
     def create_bank(
-        self, name: str, *, domain: str = DEFAULT_DOMAIN, threshold: int | None = None, description: str = ""
+        self,
+        name: str,
+        *,
+        domain: str = DEFAULT_DOMAIN,
+        threshold: int | None = None,
+        description: str = "",
+        actor: str = "system",
     ) -> BankInfo:
         """Create an empty, enabled bank; BankExistsError if the name (ignoring case) is taken."""
         validate_bank_name(name)
@@ -137,7 +144,9 @@ class BankService:
                     raise BankExistsError(f"a bank named {name!r} already exists")
                 now = utcnow()
                 conn.execute(sa.insert(banks_table).values(**values, enabled=True, created_at=now, updated_at=now))
-                return self._bank_info(conn, self._bank_row(conn, name))
+                bank = self._bank_row(conn, name)
+                audit_events.created(conn, bank_id=bank.id, bank=bank.name, domain=bank.domain, actor=actor)
+                return self._bank_info(conn, bank)
         except IntegrityError:
             # Another writer created the same name between our check and our insert.
             raise BankExistsError(f"a bank named {name!r} already exists") from None
@@ -165,7 +174,7 @@ class BankService:
             conn = session.connection()
             return self._bank_info(conn, self._bank_row(conn, name))
 
-    def rename_bank(self, old: str, new: str) -> BankInfo:
+    def rename_bank(self, old: str, new: str, *, actor: str = "system") -> BankInfo:
         """Give a bank a new name (a change of case only is allowed)."""
         validate_bank_name(new)
         try:
@@ -181,6 +190,7 @@ class BankService:
                     .where(_B.id == bank.id)
                     .values(name=new, name_key=new.lower(), revision=revision, updated_at=utcnow())
                 )
+                audit_events.renamed(conn, bank_id=bank.id, old=bank.name, new=new, actor=actor)
                 return self._bank_info(conn, self._bank_row(conn, new))
         except IntegrityError:
             raise BankExistsError(f"a bank named {new!r} already exists") from None
@@ -193,6 +203,7 @@ class BankService:
         domain: str | _Unset = UNSET,
         description: str | _Unset = UNSET,
         enabled: bool | _Unset = UNSET,
+        actor: str = "system",
     ) -> BankInfo:
         """Change the given settings of a bank; threshold None means the signal type's default."""
         values: dict[str, Any] = {}
@@ -213,12 +224,15 @@ class BankService:
             revision = revisions.bump_revision(conn) if seen_by_index else None
             bank = self._bank_row(conn, name)
             if values:
+                changes = {k: v for k, v in values.items() if bank._mapping[k] != v}
                 if revision is not None:
                     values["revision"] = revision
                 conn.execute(sa.update(banks_table).where(_B.id == bank.id).values(**values, updated_at=utcnow()))
+                if changes:
+                    audit_events.updated(conn, bank_id=bank.id, bank=bank.name, changes=changes, actor=actor)
             return self._bank_info(conn, self._bank_row(conn, name))
 
-    def delete_bank(self, name: str) -> int:
+    def delete_bank(self, name: str, *, actor: str = "system") -> int:
         """Delete a bank and all its entries (leaving tombstones); returns how many entries went."""
         with self._db.session(write=True) as session:
             conn = session.connection()
@@ -228,11 +242,12 @@ class BankService:
             conn.execute(sa.insert(tombstones_table).from_select(["entry_id", "revision"], doomed))
             removed = conn.execute(sa.delete(entries_table).where(_E.bank_id == bank.id)).rowcount
             conn.execute(sa.delete(banks_table).where(_B.id == bank.id))
+            audit_events.deleted(conn, bank=bank.name, entries=int(removed), actor=actor)
             return int(removed)
 
     # --- entries ----------------------------------------------------------------------
 
-    def add_entries(self, bank_name: str, entries: Iterable[EntryInput]) -> AddResult:
+    def add_entries(self, bank_name: str, entries: Iterable[EntryInput], *, actor: str = "system") -> AddResult:
         """Add entries atomically: every value is validated, and values already in the bank are left as they are.
 
         ``entries`` is consumed lazily in batches, so it may be a generator over a huge file;
@@ -248,13 +263,24 @@ class BankService:
             for entry in entries:
                 inserter.add(normalise(entry))
             inserter.flush()
-            added = conn.execute(
-                sa.select(sa.func.count()).where(_E.revision == revision, _E.bank_id == bank.id)
-            ).scalar_one()
-            return AddResult(added=int(added), unchanged=inserter.count - int(added))
+            new_rows = (_E.revision == revision) & (_E.bank_id == bank.id)
+            plus = rows_delta(conn, new_rows & _E.enabled.is_(True))[0]
+            added = int(conn.execute(sa.select(sa.func.count()).where(new_rows)).scalar_one())
+            sources = set(conn.execute(sa.select(_E.source).where(new_rows).distinct()).scalars()) if added else set()
+            audit_events.added(
+                conn, bank_id=bank.id, bank=bank.name, count=added, plus=plus, sources=sources, actor=actor
+            )
+            return AddResult(added=added, unchanged=inserter.count - added)
 
     def add_hashes(
-        self, bank_name: str, signal_type: str, codes: npt.NDArray[np.uint8], *, total: int, source: str = ""
+        self,
+        bank_name: str,
+        signal_type: str,
+        codes: npt.NDArray[np.uint8],
+        *,
+        total: int,
+        source: str = "",
+        actor: str = "system",
     ) -> AddResult:
         """Add packed hex hashes (distinct rows, sorted) as enabled entries at once; ``total`` counts duplicates too."""
         kind = get_signal_type(signal_type)
@@ -265,6 +291,7 @@ class BankService:
             conn = session.connection()
             revision = revisions.bump_revision(conn)
             bank = self._bank_row(conn, bank_name)
+            clean_source = bounded_text(source, MAX_SOURCE_CHARS, "source").strip()
             added = insert_hashes(
                 conn,
                 bank_id=bank.id,
@@ -272,7 +299,14 @@ class BankService:
                 revision=revision,
                 signal_type=kind.name,
                 codes=codes,
-                source=bounded_text(source, MAX_SOURCE_CHARS, "source").strip(),
+                source=clean_source,
+            )
+            # Every value new (the usual bulk import): the digest comes from the values, without a read back.
+            plus = packed_delta(kind.name, codes) if added == codes.shape[0] else None
+            if plus is None:
+                plus = rows_delta(conn, (_E.revision == revision) & (_E.bank_id == bank.id))[0]
+            audit_events.added(
+                conn, bank_id=bank.id, bank=bank.name, count=added, plus=plus, sources={clean_source}, actor=actor
             )
             return AddResult(added=added, unchanged=total - added)
 
@@ -285,7 +319,7 @@ class BankService:
             shown = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
             raise EntryNotFoundError(f"bank {bank_name!r} has no entries with ids {shown}")
 
-    def remove_entries(self, bank_name: str, ids: Iterable[int]) -> int:
+    def remove_entries(self, bank_name: str, ids: Iterable[int], *, actor: str = "system") -> int:
         """Remove entries by id (all must be in the bank, or nothing is removed); returns how many."""
         wanted = _entry_ids(ids)
         with self._db.session(write=True) as session:
@@ -293,12 +327,15 @@ class BankService:
             revision = revisions.bump_revision(conn)
             bank = self._bank_row(conn, bank_name)
             self._existing_ids(conn, bank.id, bank.name, wanted)
+            minus = Delta()
             for chunk in _chunks(wanted):
+                minus = minus + rows_delta(conn, _E.id.in_(chunk) & _E.enabled.is_(True))[0]
                 conn.execute(sa.insert(tombstones_table), [{"entry_id": i, "revision": revision} for i in chunk])
                 conn.execute(sa.delete(entries_table).where(_E.id.in_(chunk)))
+            audit_events.removed(conn, bank_id=bank.id, bank=bank.name, count=len(wanted), minus=minus, actor=actor)
             return len(wanted)
 
-    def set_entries_enabled(self, bank_name: str, ids: Iterable[int], enabled: bool) -> int:
+    def set_entries_enabled(self, bank_name: str, ids: Iterable[int], enabled: bool, *, actor: str = "system") -> int:
         """Enable or disable entries by id (all must be in the bank); returns how many changed."""
         if not isinstance(enabled, bool):
             raise ValidationError(f"enabled must be true or false, got {enabled!r}")
@@ -308,15 +345,20 @@ class BankService:
             revision = revisions.bump_revision(conn)
             bank = self._bank_row(conn, bank_name)
             self._existing_ids(conn, bank.id, bank.name, wanted)
-            changed = 0
+            change, changed_ids = Delta(), list[int]()
             now = utcnow()
             for chunk in _chunks(wanted):
-                changed += conn.execute(
-                    sa.update(entries_table)
-                    .where(_E.id.in_(chunk), _E.enabled != enabled)
-                    .values(enabled=enabled, revision=revision, updated_at=now)
-                ).rowcount
-            return changed
+                flipping = _E.id.in_(chunk) & (_E.enabled != enabled)
+                part, part_ids, _ = rows_delta(conn, flipping)
+                change, changed_ids = change + part, changed_ids + part_ids
+                conn.execute(
+                    sa.update(entries_table).where(flipping).values(enabled=enabled, revision=revision, updated_at=now)
+                )
+            if changed_ids:
+                audit_events.toggled(
+                    conn, bank_id=bank.id, bank=bank.name, enabled=enabled, ids=changed_ids, change=change, actor=actor
+                )
+            return len(changed_ids)
 
     def get_entry(self, entry_id: int) -> EntryInfo:
         """One entry by id, or EntryNotFoundError."""
