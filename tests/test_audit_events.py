@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from brightline.auth import ApiKeyService
@@ -10,7 +12,9 @@ from brightline.banks import BankService
 from brightline.errors import AuthenticationError
 from brightline.matching import Match
 from brightline.privacy.audit import verify
+from brightline.privacy.audit_settings import record_settings
 from brightline.records import RecordService, ScanMetadata, ScanRecord
+from brightline.settings import Settings
 from brightline.signals.hashing import MediaHashes
 from brightline.store.audit import AuditLog, AuditRecord
 from brightline.store.db import Database
@@ -95,3 +99,17 @@ def test_a_matched_scan_is_audited_with_its_hits_and_their_domain(db: Database) 
 def test_a_scan_that_matches_nothing_leaves_no_audit_record(db: Database) -> None:
     assert _scan(RecordService(db), []) is None
     assert AuditLog(db).count() == 0
+
+
+def test_settings_are_recorded_at_first_start_and_then_only_when_they_change(db: Database, tmp_path: Path) -> None:
+    base = Settings(data_dir=tmp_path, secret_key="s" * 40, ncmec_password="hunter2-weak")
+    loaded = record_settings(db, base, actor="system")
+    assert loaded is not None and loaded.action == "settings.loaded"
+    assert "pdq_threshold" in loaded.details["names"] and "secret_key" in loaded.details["names"]
+    assert record_settings(db, base, actor="system") is None
+    changed_settings = base.model_copy(update={"pdq_threshold": 10, "ncmec_password": "another-weak-one"})
+    changed = record_settings(db, changed_settings, actor="cli")
+    assert changed is not None and changed.action == "settings.changed" and changed.actor == "cli"
+    assert changed.details["names"] == ["ncmec_password", "pdq_threshold"]
+    text = str([r.as_dict() for r in AuditLog(db).records()])
+    assert "hunter2" not in text and "another-weak" not in text and "s" * 40 not in text

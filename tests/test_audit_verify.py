@@ -232,7 +232,8 @@ def test_cli_anchor_then_verify_with_it(cli_db: Database, tmp_path: Path) -> Non
     _fill(cli_db, 3)
     path = tmp_path / "anchor.json"
     code, _, _ = run("audit", "anchor", "-o", str(path))
-    assert code == 0 and json.loads(path.read_text())["id"] == 3 and "hmac" in json.loads(path.read_text())
+    # Record 4 is the settings.loaded record the first command wrote.
+    assert code == 0 and json.loads(path.read_text())["id"] == 4 and "hmac" in json.loads(path.read_text())
     assert run("audit", "verify", "--anchor", str(path))[0] == 0
     _sql(cli_db, audit_table.update().where(audit_table.c.id == 3).values(subject="x"))
     assert run("audit", "verify", "--anchor", str(path))[0] == 1
@@ -244,11 +245,17 @@ def test_cli_anchor_then_verify_with_it(cli_db: Database, tmp_path: Path) -> Non
 def test_cli_export_and_tail(cli_db: Database, tmp_path: Path) -> None:
     _fill(cli_db, 5)
     code, out, _ = run("audit", "export", "--since-id", "3")
-    assert code == 0 and [json.loads(line)["id"] for line in out.splitlines()] == [4, 5]
+    lines = [json.loads(line) for line in out.splitlines()]
+    # The first command run against the database records the settings it runs with.
+    assert code == 0 and [(r["id"], r["action"]) for r in lines] == [
+        (4, "case.viewed"),
+        (5, "case.viewed"),
+        (6, "settings.loaded"),
+    ]
     target = tmp_path / "audit.jsonl"
     assert run("audit", "export", "-o", str(target))[0] == 0
-    assert len(target.read_text().splitlines()) == 5
+    assert len(target.read_text().splitlines()) == 6
     code, out, _ = run("audit", "tail", "-n", "2", "--json")
-    assert code == 0 and [json.loads(line)["id"] for line in out.splitlines()] == [4, 5]
+    assert code == 0 and [json.loads(line)["id"] for line in out.splitlines()] == [5, 6]
     code, out, _ = run("audit", "tail")
     assert code == 0 and "case.viewed" in out

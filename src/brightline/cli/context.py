@@ -16,6 +16,7 @@ from brightline.auth.keys import ApiKeyService
 from brightline.banks.service import BankService
 from brightline.errors import BrightlineError
 from brightline.matching import Matcher, MatchOptions
+from brightline.privacy.audit_settings import record_settings
 from brightline.settings import Settings
 from brightline.signals.hashing import HashOptions
 from brightline.signals.media_formats import MEDIA_SUFFIXES
@@ -45,6 +46,8 @@ class CliContext:
         if self._db is None:
             self._db = Database(self.settings.effective_database_url)
             self._db.upgrade()
+            # Settings as this command runs them: the audit log names any that changed since last time.
+            record_settings(self._db, self.settings, actor="cli")
         return self._db
 
     @property

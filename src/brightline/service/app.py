@@ -17,6 +17,7 @@ from brightline.auth import ApiKeyService, RateLimiter
 from brightline.auth.reviewers import ReviewerService
 from brightline.banks import BankService
 from brightline.matching import Matcher, MatchOptions
+from brightline.privacy.audit_settings import record_settings
 from brightline.privacy.retention import retention_service_from_settings, run_retention_periodically
 from brightline.privacy.retention_policy import policy_from_settings
 from brightline.records import RecordService
@@ -55,6 +56,7 @@ def build_state(settings: Settings, *, transport: httpx.BaseTransport | None = N
     """Open the database (migrating it if behind) and build the services one worker needs."""
     db = Database(settings.effective_database_url)
     db.ensure_schema()
+    record_settings(db, settings, actor="system")
     banks = BankService(db)
     options = MatchOptions(
         min_quality=settings.min_quality,

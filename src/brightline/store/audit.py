@@ -37,6 +37,7 @@ __all__ = [
     "append_audit",
     "canonical_json",
     "iso_utc",
+    "lock_head",
     "record_hash",
 ]
 
@@ -151,8 +152,12 @@ def _encode_details(details: Mapping[str, Any] | None) -> tuple[dict[str, Any], 
     return json.loads(text), text
 
 
-def _lock_head(conn: Connection) -> RowMapping:
-    """The head row, locked for this transaction (created at genesis if missing)."""
+def lock_head(conn: Connection) -> RowMapping:
+    """Lock the chain head for this transaction (creating it at genesis) and return it.
+
+    Appending takes this lock itself; call it first to read the log and then append without a
+    concurrent writer appending in between (e.g. "append only if the last record differs").
+    """
     query = sa.select(audit_head_table).where(audit_head_table.c.id == AUDIT_HEAD_ID)
     if conn.dialect.name == "postgresql":
         # Row lock: a second appender waits here and then reads the head the first one wrote.
@@ -185,7 +190,7 @@ def append_audit(
     if at is not None and at.tzinfo is None:
         raise AuditError("naive datetime given for an audit record")
     moment = (at or utcnow()).astimezone(UTC)
-    head = _lock_head(connection)
+    head = lock_head(connection)
     record_id = int(head["last_id"]) + 1
     prev_hash = str(head["last_hash"])
     digest = record_hash(
