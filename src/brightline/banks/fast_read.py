@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from brightline.banks.types import HashColumns
@@ -29,15 +28,26 @@ _E = entries_table.c
 _Ints = npt.NDArray[np.int64]
 
 
-def _aggregate(conn: Connection, column: sa.ColumnElement[Any], sep: str, order: list[Any]) -> Any:
-    """The column's values of a chunk joined by ``sep``, in ``order`` (the subquery's on SQLite)."""
+def _aggregate(conn: Connection, column: sa.ColumnElement[Any], sep: str) -> Any:
+    """The column's values of a chunk joined by ``sep``.
+
+    Every aggregate of one query sees the rows in one order, so the lists line up; no ORDER BY
+    inside the aggregate (PostgreSQL would sort the chunk again for each list).
+    """
     if conn.dialect.name == "sqlite":
-        # SQLite < 3.44 has no ORDER BY inside aggregates; it concatenates in the subquery's order.
         return sa.func.group_concat(column, sep)
     if conn.dialect.name == "postgresql":
-        text = sa.cast(column, sa.Text())
-        return sa.func.string_agg(text, postgresql.aggregate_order_by(sa.literal(sep), *order))
+        return sa.func.string_agg(sa.cast(column, sa.Text()), sep)
     raise StoreError(f"columnar reads are not supported on {conn.dialect.name!r}")
+
+
+def _last_key(codes: npt.NDArray[np.uint64], bank_ids: _Ints) -> tuple[str, int]:
+    """The greatest (value, bank id) of a chunk, where the next page starts (whatever order rows came in)."""
+    rows = np.arange(codes.shape[0])
+    for word in range(codes.shape[1]):
+        column = codes[rows, word]
+        rows = rows[column == column.max()]
+    return codes[rows[:1]].astype(">u8").tobytes().hex(), int(bank_ids[rows].max())
 
 
 def _ints(text: str | None, count: int) -> _Ints:
@@ -67,15 +77,14 @@ def _read_chunk(
     if with_flag:
         columns.append(sa.case((_E.enabled, 1), else_=0).label("flag"))
     sub = sa.select(*columns).where(where).order_by(*order).limit(CHUNK_ROWS).subquery()
-    sub_order = [sub.c[column.name] for column in order]
     aggregates = [
         sa.func.count(),
-        _aggregate(conn, sub.c.value_key, "", sub_order),
-        _aggregate(conn, sub.c.id, ",", sub_order),
-        _aggregate(conn, sub.c.bank_id, ",", sub_order),
+        _aggregate(conn, sub.c.value_key, ""),
+        _aggregate(conn, sub.c.id, ","),
+        _aggregate(conn, sub.c.bank_id, ","),
     ]
     if with_flag:
-        aggregates.append(_aggregate(conn, sub.c.flag, ",", sub_order))
+        aggregates.append(_aggregate(conn, sub.c.flag, ","))
     row = conn.execute(sa.select(*aggregates).select_from(sub)).one()
     count = int(row[0])
     flags = _ints(row[4], count).astype(np.bool_) if with_flag else None
@@ -115,10 +124,10 @@ def read_hash_columns(
         if chunk_ids.shape[0] < CHUNK_ROWS:
             break
         if where is None:
-            last = chunk_codes[-1:].astype(">u8").tobytes().hex()
-            page = sa.tuple_(_E.value_key, _E.bank_id) > sa.tuple_(sa.literal(last), sa.literal(int(chunk_banks[-1])))
+            last, bank = _last_key(chunk_codes, chunk_banks)
+            page = sa.tuple_(_E.value_key, _E.bank_id) > sa.tuple_(sa.literal(last), sa.literal(bank))
         else:
-            page = _E.id > int(chunk_ids[-1])
+            page = _E.id > int(chunk_ids.max())
     all_ids, all_banks, all_codes = np.concatenate(ids), np.concatenate(banks), np.concatenate(codes)
     order_by_id = np.argsort(all_ids, kind="stable")
     all_ids, all_banks, all_codes = all_ids[order_by_id], all_banks[order_by_id], all_codes[order_by_id]
