@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -194,3 +195,35 @@ def test_only_one_run_at_a_time(db: Database, tmp_path: Path) -> None:
         conn.execute(sa.update(retention_runs_table).values(status="finished"))
     assert second.run_if_due(actor="b", interval=timedelta(seconds=0)) is not None
     assert second.run_if_due(actor="b", interval=timedelta(hours=1)) is None
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"default": {"confirmed_days": 200}}, "default.confirmed_days = 200"),
+        ({"jurisdictions": {"us": {"max_days": 364}}}, "US.max_days = 364"),
+        ({"default": {"unconfirmed_dayz": 3}}, "unknown key 'unconfirmed_dayz'"),
+        ({"default": {"max_days": -1}}, "default.max_days must be a whole number"),
+        ({"default": {"max_days": True}}, "default.max_days must be a whole number"),
+        ({"retention": {}}, "unknown section 'retention'"),
+        ({"jurisdictions": {"E U": {}}}, "not a short code"),
+    ],
+)
+def test_bad_policies_are_refused(data: dict[str, object], message: str) -> None:
+    from brightline.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        RetentionPolicy.from_mapping(data, base=JurisdictionPolicy(), source="test")
+
+
+def test_a_us_section_may_keep_longer_than_a_short_default() -> None:
+    policy = RetentionPolicy.from_mapping(
+        {
+            "default": {"confirmed_days": 90, "max_days": 180},
+            "jurisdictions": {"US": {"confirmed_days": 365, "max_days": 0}},
+        },
+        base=JurisdictionPolicy(),
+        source="test",
+    )
+    assert policy.for_jurisdiction("us") == ("US", JurisdictionPolicy(90, 30, 365, 0))
+    assert policy.for_jurisdiction("DE") == ("default", JurisdictionPolicy(90, 30, 90, 180))
