@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest bench bench-install clean
+.PHONY: install demo test lint typecheck pytest test-ray bench bench-install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ pytest: install
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest  ## Everything CI runs: lint, mypy --strict, the test suite.
+
+test-ray: install  ## Only the Ray scale-out tests (a local Ray instance and a simulated two-node cluster).
+	$(BIN)/python -m pytest -m ray
 
 bench-install: install
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
