@@ -139,6 +139,11 @@ class Settings(BaseSettings):
     report_drop_dir: Path | None = Field(
         default=None, description="file_drop destination: folder reports are written to; empty = data_dir/reports."
     )
+    min_independent_sources: int = Field(
+        default=1,
+        ge=1,
+        description="Rules: hits on entries vouched by fewer independent sources may only lead to review/quarantine.",
+    )
     # --- retention (see README "Retention") ---
     retention_file: Path | None = Field(
         default=None, description="TOML retention policy per jurisdiction; empty = the retention_* settings below."

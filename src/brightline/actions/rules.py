@@ -16,7 +16,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from brightline.actions.rulefile import RuleSet, read_rule_file, to_toml
-from brightline.actions.ruletypes import ACTIONS, DEFAULT_NOTICE, DomainPolicy, Rule, RuleHit, RuleOutcome
+from brightline.actions.ruletypes import (
+    ACTIONS,
+    DEFAULT_NOTICE,
+    DomainPolicy,
+    Rule,
+    RuleHit,
+    RuleOutcome,
+    vouchers_of,
+)
 from brightline.errors import RuleNotFoundError, ValidationError
 from brightline.store.audit import append_audit
 from brightline.store.db import Database
@@ -43,9 +51,18 @@ _M = match_events_table.c
 class RuleEngine:
     """Decides what to do with one scan's hits from a fixed set of rules and domain policies (pure)."""
 
-    def __init__(self, rules: Sequence[Rule], domains: Mapping[str, DomainPolicy] | None = None) -> None:
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        domains: Mapping[str, DomainPolicy] | None = None,
+        *,
+        min_independent_sources: int = 1,
+    ) -> None:
+        if isinstance(min_independent_sources, bool) or not isinstance(min_independent_sources, int):
+            raise ValidationError("min_independent_sources must be a whole number")
         self.rules = tuple(rules)
         self.domains = dict(domains or {})
+        self.min_independent_sources = max(1, min_independent_sources)
 
     def is_verified(self, domain: str) -> bool:
         """Whether entries of ``domain`` are trusted; domains without a policy are."""
@@ -80,10 +97,17 @@ class RuleEngine:
             fired.append(rule.name)
             verified = any(self.is_verified(hit.domain) for hit in mine)
             unverified = ", ".join(sorted({repr(hit.domain) for hit in mine}))
+            # Beyond review, a hit must come from a verified domain *and* enough independent sources.
+            vouched = max((vouchers_of(hit) for hit in mine if self.is_verified(hit.domain)), default=0)
+            short = verified and vouched < self.min_independent_sources
+            shortfall = f"entry vouched by {vouched} of {self.min_independent_sources} required sources"
             for action in rule.actions:
                 if action == "block":
-                    if verified:
+                    if verified and not short:
                         block = True
+                    elif short:
+                        review = True
+                        withheld.append(f"block held for review: {shortfall}")
                     else:
                         review = True
                         withheld.append(f"block held for review: domain {unverified} is unverified")
@@ -98,7 +122,10 @@ class RuleEngine:
                 elif action == "webhook" and rule.webhook_url is not None:
                     webhooks.append((rule.name, rule.webhook_url))
                 elif action == "notify_user":
-                    if not verified:
+                    if short:
+                        review = True
+                        withheld.append(f"notify_user held for review: {shortfall}")
+                    elif not verified:
                         # Telling a user their upload matched known abuse media needs a trusted list.
                         review = True
                         withheld.append(f"notify_user held for review: domain {unverified} is unverified")
@@ -189,8 +216,9 @@ def _audit_change(conn: Connection, actor: str, names: Sequence[str], how: str) 
 class RuleService:
     """Rules and list-domain policies kept in the database."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, min_independent_sources: int = 1) -> None:
         self.db = db
+        self.min_independent_sources = min_independent_sources
 
     def list_rules(self) -> list[Rule]:
         """Every rule, by name."""
@@ -278,6 +306,7 @@ class RuleService:
         return RuleEngine(
             [_rule_of(row) for row in rows],
             {name: DomainPolicy(name=name, verified=verified) for name, verified in policies},
+            min_independent_sources=self.min_independent_sources,
         )
 
 

@@ -40,6 +40,12 @@ class RuleHit(Protocol):
         """Whether the hit is an exact file-hash match."""
 
 
+def vouchers_of(hit: RuleHit) -> int:
+    """Independent sources vouching for the hit's entry: its ``vouchers`` attribute, or 1 for hits without one."""
+    value = getattr(hit, "vouchers", 1)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
+
+
 def _int_field(rule: str, key: str, value: object, *, minimum: int, optional: bool) -> int | None:
     if value is None and optional:
         return None

@@ -21,6 +21,7 @@ from brightline.actions.notices import NoticeService
 from brightline.actions.rules import RuleOutcome, RuleService, count_account_matches
 from brightline.actions.webhooks import WebhookService
 from brightline.banks import BankService
+from brightline.banks.provenance import ProvenanceService
 from brightline.errors import EntryNotFoundError
 from brightline.matching import Match
 from brightline.records import ScanRecord
@@ -84,10 +85,12 @@ class Intake:
         self._notices = notices
         self._enforcement = enforcement
         self._webhooks = webhooks
+        self._provenance = ProvenanceService(db)
 
     def hits(self, matches: Sequence[Match]) -> list[CaseHit]:
         """The rules' view of each match: its bank's list domain and the entry's category."""
         hits: list[CaseHit] = []
+        vouchers = self._provenance.vouchers([match.entry_id for match in matches]) if matches else {}
         for match in matches:
             try:
                 entry = self._banks.get_entry(match.entry_id)
@@ -104,6 +107,7 @@ class Intake:
                     entry_id=match.entry_id,
                     distance=match.distance,
                     exact=match.signal_type in EXACT_SIGNAL_TYPES,
+                    vouchers=vouchers.get(match.entry_id, 1),
                 )
             )
         return hits

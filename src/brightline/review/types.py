@@ -24,6 +24,8 @@ class CaseHit:
     # Exact cryptographic-hash match (MD5/SHA-256), or a perceptual match at distance 0 of a hash list
     # that holds exact file hashes; rules may escalate these at the first match.
     exact: bool = False
+    # Independent sources vouching for the entry (banks.provenance); rules hold blocks below the policy's minimum.
+    vouchers: int = 1
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def build_after_match(
     transport: httpx.BaseTransport | None = None,
 ) -> AfterMatch:
     """Wire the services together and register the decision listeners on the queue."""
-    rules = RuleService(db)
+    rules = RuleService(db, min_independent_sources=settings.min_independent_sources)
     if settings.rules_file is not None:
         # The file is the source of truth at start-up; API edits last until the next restart.
         loaded = rules.load_file(settings.rules_file)

@@ -26,7 +26,7 @@ class BankDigestRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class EntrySource(Base):
+class EntrySourceRow(Base):
     """One source (a list owner or feed) vouching for one bank entry, with its own id and classification."""
 
     __tablename__ = "entry_sources"
@@ -51,4 +51,4 @@ class EntrySource(Base):
 
 
 bank_digests_table = table_of(BankDigestRow)
-entry_sources_table = table_of(EntrySource)
+entry_sources_table = table_of(EntrySourceRow)
