@@ -231,8 +231,15 @@ class RayEngine:
                 num_cpus=self._ray.match_cpus,
             )
         )
-        for table in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-            yield from table.to_pylist()
+        batches = iter(dataset.iter_batches(batch_size=None, batch_format="pyarrow"))
+        try:
+            for table in batches:
+                yield from table.to_pylist()
+        finally:
+            # Stops the streaming executor (tasks, actor pool) at once when the driver stops early.
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
 
 
 def ray_engine(

@@ -8,7 +8,8 @@ by file name, so each file appears once however often it was computed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+import contextlib
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from brightline.errors import ScaleOutError
@@ -86,16 +87,10 @@ def run(
             summary.skipped_partitions += 1
             summary.matched += matched
     pending = the_plan.pending
-    for part, rows in collect(pending, engine(pending), on_row=on_row):
-        if recorder is not None:
-            recorder.record(rows)
-        if output is not None:
-            output.write(part, rows)
-        summary.files += len(rows)
-        summary.matched += sum(bool(r["matched"]) for r in rows)
-        summary.errors += sum(r["error"] is not None for r in rows)
-        if on_partition is not None:
-            on_partition(part, rows)
+    # closing(): on an error (or a stop) here, the engine's pipeline is shut down now, not at some later GC.
+    with contextlib.closing(collect(pending, engine(pending), on_row=on_row)) as finished:
+        for part, rows in finished:
+            _sink(part, rows, output, recorder, summary, on_partition)
     if output is not None:
         output.write_manifest(job.inputs, the_plan.partitions)
     if recorder is not None:
@@ -103,12 +98,50 @@ def run(
     return summary
 
 
+def _sink(
+    part: Partition,
+    rows: list[Row],
+    output: ParquetOutput | None,
+    recorder: Recorder | None,
+    summary: Summary,
+    on_partition: Callable[[Partition, Sequence[Row]], None] | None,
+) -> None:
+    """Record a finished partition's matches, then write its Parquet file (the checkpoint)."""
+    if recorder is not None:
+        recorder.record(rows)
+    if output is not None:
+        output.write(part, rows)
+    summary.files += len(rows)
+    summary.matched += sum(bool(r["matched"]) for r in rows)
+    summary.errors += sum(r["error"] is not None for r in rows)
+    if on_partition is not None:
+        on_partition(part, rows)
+
+
 def collect(
     partitions: Collection[Partition], rows: Iterable[Row], *, on_row: Callable[[Row], None] | None = None
-) -> Iterator[tuple[Partition, list[Row]]]:
+) -> Generator[tuple[Partition, list[Row]], None, None]:
     """Group rows into their partitions; yield each partition when every one of its files has a row."""
     by_index = {p.index: p for p in partitions}
     waiting: dict[int, dict[str, Row]] = {p.index: {} for p in partitions}
+    stream = iter(rows)
+    try:
+        yield from _group(by_index, waiting, stream, on_row)
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+    missing = sum(len(by_index[i].items) - len(got) for i, got in waiting.items())
+    if missing:
+        raise ScaleOutError(f"the engine ended with {missing} files of {len(waiting)} partitions not scanned")
+
+
+def _group(
+    by_index: dict[int, Partition],
+    waiting: dict[int, dict[str, Row]],
+    rows: Iterator[Row],
+    on_row: Callable[[Row], None] | None,
+) -> Iterator[tuple[Partition, list[Row]]]:
     for row in rows:
         index = int(row["partition"])
         got = waiting.get(index)
@@ -121,6 +154,3 @@ def collect(
         if len(got) == len(part.items):
             del waiting[index]
             yield part, sorted(got.values(), key=lambda r: r["file"])
-    missing = sum(len(by_index[i].items) - len(got) for i, got in waiting.items())
-    if missing:
-        raise ScaleOutError(f"the engine ended with {missing} files of {len(waiting)} partitions not scanned")
