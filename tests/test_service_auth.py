@@ -35,6 +35,9 @@ CALLS = [
     Call("GET", "/v1/banks", "banks:read", 200),
     Call("POST", "/v1/banks", "banks:write", 201, json={"name": "fresh"}),
     Call("GET", "/v1/banks/{name}", "banks:read", 200),
+    Call("GET", "/v1/banks/{name}/entries", "admin", 200),
+    Call("GET", "/v1/banks/{name}/export", "admin", 200),
+    Call("GET", "/v1/feedback", "admin", 200, extra={"query": {"source": "ncmec"}}),
     Call("PATCH", "/v1/banks/{name}", "banks:write", 200, json={"description": "changed"}),
     Call("DELETE", "/v1/banks/{name}", "banks:write", 200),
     Call(
@@ -82,6 +85,8 @@ async def _send(service: Service, call: Call, headers: dict[str, str], photo: by
         kwargs["json"] = call.json
     if call.multipart:
         kwargs["files"] = upload(photo)
+    if "query" in call.extra:
+        kwargs["params"] = call.extra["query"]
     if call.extra.get("import"):
         kwargs["files"] = {"file": ("list.txt", f"{PDQ}\n".encode(), "text/plain")}
     return await service.client.request(call.method, url, **kwargs)

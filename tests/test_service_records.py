@@ -160,7 +160,9 @@ async def test_bank_writes_refresh_this_worker_at_once(service: Service, photos:
     assert renamed.json()["name"] == "renamed" and renamed.json()["threshold"] is None
     assert {m["bank"] for m in await matched()} == {"renamed"}
     shown = (await service.client.get("/v1/banks/renamed", headers=service.auth("banks:read"))).json()
-    assert shown["bank"]["entry_count"] == 3 and len(shown["entries"]) == 3
+    assert shown["bank"]["entry_count"] == 3 and shown["digest"]["entries"] == 3 and "entries" not in shown
+    paged = (await service.client.get("/v1/banks/renamed/entries", headers=service.auth("admin"))).json()
+    assert len(paged["entries"]) == 3
     assert (await service.client.delete("/v1/banks/renamed", headers=write)).json()["entries_removed"] == 3
     assert await matched() == []
 

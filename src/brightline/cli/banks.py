@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,8 @@ import typer
 from rich.table import Table
 
 from brightline.banks import EntryInput
-from brightline.banks.formats import export_bank, import_file
+from brightline.banks.feedback import FEEDBACK_FORMATS, false_positive_feedback, render_feedback
+from brightline.banks.transfer import export_bank_file, import_bank_file
 from brightline.cli.context import EXIT_MATCH, EXIT_OK, expand_paths, fail, get_context
 from brightline.errors import BrightlineError
 from brightline.matching.regions import PDQ_SIGNALS, default_media_signals, signals_for
@@ -21,6 +23,7 @@ bank_app = typer.Typer(
 )
 
 FORMAT_HELP = "csv, tsv, jsonl or hex; default: from the file extension."
+_DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
 
 
 @bank_app.command("create")
@@ -34,7 +37,7 @@ def bank_create(
     """Create an empty bank."""
     cli = get_context(ctx)
     try:
-        info = cli.banks.create_bank(name, domain=domain, threshold=threshold, description=description)
+        info = cli.banks.create_bank(name, domain=domain, threshold=threshold, description=description, actor="cli")
     except BrightlineError as exc:
         raise fail(cli, exc) from None
     cli.out.print(f"created bank {info.name} (domain {info.domain})", highlight=False)
@@ -99,7 +102,7 @@ def bank_rename(
     """Rename a bank."""
     cli = get_context(ctx)
     try:
-        cli.banks.rename_bank(old, new)
+        cli.banks.rename_bank(old, new, actor="cli")
     except BrightlineError as exc:
         raise fail(cli, exc) from None
     cli.out.print(f"renamed {old} to {new}", highlight=False)
@@ -116,7 +119,7 @@ def bank_delete(
     if not yes and not typer.confirm(f"delete bank {name} and all its entries?"):
         raise typer.Exit(EXIT_OK)
     try:
-        cli.banks.delete_bank(name)
+        cli.banks.delete_bank(name, actor="cli")
     except BrightlineError as exc:
         raise fail(cli, exc) from None
     cli.out.print(f"deleted bank {name}", highlight=False)
@@ -134,7 +137,9 @@ def bank_import(
     """Import a hash list atomically: every line is checked first; any bad line imports nothing."""
     cli = get_context(ctx)
     try:
-        report = import_file(cli.banks, name, file, fmt=fmt, default_signal_type=signal_type, source=source)
+        report = import_bank_file(
+            cli.banks, name, file, fmt=fmt, default_signal_type=signal_type, source=source, actor="cli"
+        )
     except BrightlineError as exc:
         raise fail(cli, exc) from None
     cli.out.print(f"imported {report.added} new entries into {name} ({report.unchanged} already present)")
@@ -150,7 +155,7 @@ def bank_export(
     """Export a bank's entries (re-importable)."""
     cli = get_context(ctx)
     try:
-        count = export_bank(cli.banks, name, file, fmt=fmt)
+        count = export_bank_file(cli.banks, name, file, fmt=fmt, actor="cli")
     except BrightlineError as exc:
         raise fail(cli, exc) from None
     cli.out.print(f"exported {count} entries to {file}", highlight=False)
@@ -202,7 +207,7 @@ def bank_add(
                 raise fail(cli, f"media hashing does not produce signal type {signal!r}")
             entries.append(EntryInput(signal, values[signal], source=source, category=category, note=note or path.name))
     try:
-        result = cli.banks.add_entries(name, entries)
+        result = cli.banks.add_entries(name, entries, actor="cli")
     except BrightlineError as exc:
         raise fail(cli, exc) from None
     cli.out.print(f"added {result.added} entries to {name} ({result.unchanged} already present)")
@@ -213,9 +218,9 @@ def _edit(ctx: typer.Context, name: str, ids: list[int], action: str) -> None:
     cli = get_context(ctx)
     try:
         if action == "remove":
-            count = cli.banks.remove_entries(name, ids)
+            count = cli.banks.remove_entries(name, ids, actor="cli")
         else:
-            count = cli.banks.set_entries_enabled(name, ids, action == "enable")
+            count = cli.banks.set_entries_enabled(name, ids, action == "enable", actor="cli")
     except BrightlineError as exc:
         raise fail(cli, exc) from None
     cli.out.print(f"{action}d {count} entries in {name}")
@@ -249,3 +254,59 @@ def bank_enable(
 ) -> None:
     """Match disabled entries again."""
     _edit(ctx, name, entry_ids, "enable")
+
+
+@bank_app.command("digest")
+def bank_digest(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank.")],
+    verify: Annotated[bool, typer.Option("--verify", help="Recompute from every entry and compare.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """The bank's version digest (as audit records carry it); --verify recomputes it. Exit 1 on a mismatch."""
+    cli = get_context(ctx)
+    try:
+        if not verify:
+            found = cli.banks.digest(name)
+            out: dict[str, object] = {"bank": name, **found.as_details()}
+        else:
+            stored, full = cli.banks.verify_digest(name)
+            out = {
+                "bank": name,
+                **stored.as_details(),
+                "recomputed": full.digest.as_details(),
+                "sorted_digest": full.sorted_digest,
+                "match": stored == full.digest,
+            }
+    except BrightlineError as exc:
+        raise fail(cli, exc) from None
+    if as_json:
+        typer.echo(json.dumps(out))
+    else:
+        cli.out.print(f"{name}: digest {out['digest']} over {out['entries']} enabled entries", highlight=False)
+        if verify:
+            verdict = "matches" if out["match"] else "DOES NOT MATCH"
+            cli.out.print(f"recomputed from every entry: {verdict}; sorted-leaf SHA-256 {out['sorted_digest']}")
+    if verify and not out["match"]:
+        raise typer.Exit(EXIT_MATCH)
+
+
+@bank_app.command("feedback")
+def bank_feedback(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Option("--source", help="List owner or feed whose entries to report on.")],
+    since: Annotated[
+        datetime | None, typer.Option(help="Only decisions at or after this UTC date/time.", formats=_DATE_FORMATS)
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
+) -> None:
+    """False-positive feedback for one source: its entries reviewers found wrong, with counts and times."""
+    cli = get_context(ctx)
+    if fmt not in FEEDBACK_FORMATS:
+        raise fail(cli, f"unknown format {fmt!r} (use {', '.join(FEEDBACK_FORMATS)})")
+    moment = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
+    try:
+        items = false_positive_feedback(cli.db, source, since=moment)
+    except BrightlineError as exc:
+        raise fail(cli, exc) from None
+    typer.echo(render_feedback(items, fmt), nl=False)

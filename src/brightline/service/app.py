@@ -32,6 +32,7 @@ from brightline.service import (
     routes_cases,
     routes_health,
     routes_media,
+    routes_provenance,
     routes_transparency,
 )
 from brightline.service.errors import install_error_handlers
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.BaseTranspo
         routes_cases,
         routes_actions,
         routes_transparency,
+        routes_provenance,
     ):
         app.include_router(module.router)
     app.include_router(console.router)
