@@ -11,6 +11,7 @@ from brightline.store import (  # noqa: F401  isort: skip
     models_provenance,
     models_reporting,
     models_retention,
+    models_sources,
 )
 
 __all__ = ["Bank", "BankEntry", "Base", "Database", "EntryTombstone", "StoreState", "ensure_schema", "utcnow"]
