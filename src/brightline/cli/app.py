@@ -213,6 +213,8 @@ def scan_command(
     cli = get_context(ctx)
     if engine not in ("local", "ray"):
         raise fail(cli, f"--engine must be local or ray, not {engine!r}")
+    if engine == "local" and (address is not None or actors):
+        raise fail(cli, "--address and --actors apply to --engine ray")
     backlog = engine == "ray" or output is not None or record or any("://" in p for p in paths)
     try:
         matcher = cli.matcher(dihedral=dihedral)

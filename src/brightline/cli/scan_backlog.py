@@ -15,8 +15,8 @@ from brightline.records import RecordService
 from brightline.scaleout import ScanJob, Summary, run
 from brightline.scaleout.local import local_engine
 from brightline.scaleout.rows import Row, row_record
-from brightline.scaleout.runner import Engine, plan
-from brightline.scaleout.sink import ParquetOutput, Recorder
+from brightline.scaleout.runner import Engine, Plan
+from brightline.scaleout.sink import Recorder
 from brightline.signals.hashing import HashOptions
 
 
@@ -41,12 +41,11 @@ def backlog_scan(
     try:
         matcher = cli.matcher(dihedral=dihedral)
         recorder = Recorder(RecordService(cli.db)) if record else None
-        total = plan(job, ParquetOutput(output) if output else None).pending_files
         if engine == "ray":
-            summary = _run_ray(cli, job, matcher, address, actors, recorder, total, as_json)
+            summary = _run_ray(cli, job, matcher, address, actors, recorder, as_json)
         else:
             run_local: Engine = local_engine(matcher, options, banks, workers or cli.settings.workers or 0)
-            summary = _run(cli, job, run_local, recorder, total, as_json)
+            summary = _run(cli, job, run_local, recorder, as_json)
     except BrightlineError as exc:
         raise fail(cli, exc) from None
     _print_summary(cli, summary, output)
@@ -60,7 +59,6 @@ def _run_ray(
     address: str | None,
     actors: int,
     recorder: Recorder | None,
-    total: int,
     as_json: bool,
 ) -> Summary:
     from brightline.scaleout.ray_engine import RayOptions, connected, ray_engine
@@ -77,16 +75,17 @@ def _run_ray(
             banks=job.banks,
             ray_options=ray_options,
         )
-        return _run(cli, job, engine, recorder, total, as_json)
+        return _run(cli, job, engine, recorder, as_json)
 
 
-def _run(
-    cli: CliContext, job: ScanJob, engine: Engine, recorder: Recorder | None, total: int, as_json: bool
-) -> Summary:
+def _run(cli: CliContext, job: ScanJob, engine: Engine, recorder: Recorder | None, as_json: bool) -> Summary:
     columns = (TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     progress = Progress(*columns, console=cli.err, transient=True)
     with progress:
-        task = progress.add_task("scan", total=total)
+        task = progress.add_task("scan", total=None)
+
+        def on_plan(the_plan: Plan) -> None:
+            progress.update(task, total=the_plan.pending_files)
 
         def on_row(row: Row) -> None:
             progress.advance(task)
@@ -95,7 +94,7 @@ def _run(
             elif row["error"] is not None:
                 cli.err.print(f"[red]{row['file']}[/red]: {row['error']}", highlight=False)
 
-        return run(job, engine, recorder=recorder, on_row=on_row)
+        return run(job, engine, recorder=recorder, on_row=on_row, on_plan=on_plan)
 
 
 def _print_summary(cli: CliContext, summary: Summary, output: str | None) -> None:

@@ -75,10 +75,13 @@ def run(
     recorder: Recorder | None = None,
     on_row: Callable[[Row], None] | None = None,
     on_partition: Callable[[Partition, Sequence[Row]], None] | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
 ) -> Summary:
     """Scan the job's pending partitions with ``engine``, sinking each partition as it completes."""
     output = ParquetOutput(job.output) if job.output else None
     the_plan = plan(job, output)
+    if on_plan is not None:
+        on_plan(the_plan)  # e.g. to size a progress bar without listing the inputs twice
     summary = Summary()
     for part in the_plan.partitions:
         if part.name in the_plan.done and output is not None:
