@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -20,3 +20,7 @@ class BrightlineSpec:
     @hookspec
     def brightline_signal_types(self) -> list[type[SignalType]]:  # type: ignore[empty-body]
         """Return the signal types this plugin provides."""
+
+    @hookspec
+    def brightline_source_kinds(self) -> list[type[Any]]:  # type: ignore[empty-body]
+        """Return hash-list source classes (each with a ``kind`` name and a ``from_config`` classmethod)."""

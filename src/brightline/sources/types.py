@@ -42,6 +42,11 @@ class SourceBatch:
     checkpoint: str = ""  # opaque to the engine (JSON text is a good choice); stored verbatim
     malformed: int = 0  # records skipped because they could not be understood
     problems: tuple[str, ...] = ()  # what was wrong with them (short, no hash values)
+    # Full-snapshot feeds (a file, an HTTPS list): the first batch of a snapshot sets ``snapshot_begin``,
+    # the last ``snapshot_end``; at the end the engine withdraws every entry of the source not
+    # supplied since the beginning, so a feed need not know what it listed last time.
+    snapshot_begin: bool = False
+    snapshot_end: bool = False
 
 
 @dataclass(frozen=True)
