@@ -83,7 +83,7 @@ def test_a_full_fetch_pages_through_every_window() -> None:
     assert removals == ["image:e5"]
     assert len(batches) > 6  # several windows, several pages in some
     last = json.loads(batches[-1].checkpoint)
-    assert last["done"] == int(NOW.timestamp()) and "next" not in last
+    assert last["done"] == int(NOW.timestamp()) and "cursor" not in last
     entry = next(e for b in batches for e in b.upserts if e.remote_id == "image:e3")
     assert (entry.category, entry.classification, entry.tags) == ("A2", "A2", ("member:2",))
     assert entry.updated_at == at(100)

@@ -24,15 +24,15 @@ was unsure of are in ``ncmec_parse``.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Final, Self
+from typing import ClassVar, Final, Self
 
 import httpx
 
 from brightline.errors import ConfigurationError, FeedbackUnsupportedError, SourceError, ValidationError
+from brightline.sources import windows
 from brightline.sources.http import SourceHttp, basic_auth
 from brightline.sources.ncmec_parse import (
     ENTRIES_PATH,
@@ -63,7 +63,6 @@ OPTIONS: Final[Mapping[str, str]] = {
     "lag_seconds": "the newest changes left for the next sync, for entries still being written (default 300)",
     "downvote_reason": "reason id sent with down-votes (default: the first reason NCMEC lists)",
 }
-_CHECKPOINT_VERSION: Final = 1
 _XML: Final = {"Content-Type": "application/xml; charset=utf-8"}
 
 
@@ -124,16 +123,16 @@ class NcmecSource:
         base_url = str(options.get("base_url") or ENVIRONMENTS[environment])
         if not base_url.startswith("https://"):
             raise ConfigurationError(f"source {name}: base_url must be https (credentials travel with every request)")
-        start = _time_option(name, options, "start", DEFAULT_START)
+        start = windows.time_option(name, options, "start", DEFAULT_START)
         return cls(
             username=username,
             password=password,
             base_url=base_url,
-            members=_list_option(options, "members"),
-            skip_types=frozenset(t.lower() for t in _list_option(options, "skip_types")),
+            members=windows.list_option(options, "members"),
+            skip_types=frozenset(t.lower() for t in windows.list_option(options, "skip_types")),
             start=start,
-            window_s=_int_option(name, options, "window_days", 30, minimum=1) * 86400,
-            lag_s=_int_option(name, options, "lag_seconds", 300, minimum=0),
+            window_s=windows.int_option(name, options, "window_days", 30, minimum=1) * 86400,
+            lag_s=windows.int_option(name, options, "lag_seconds", 300, minimum=0),
             downvote_reason=str(options.get("downvote_reason", "")).strip() or None,
             bank_map=config.bank_map,
             name=name,
@@ -165,17 +164,11 @@ class NcmecSource:
 
     def fetch(self, checkpoint: str | None) -> Iterator[SourceBatch]:
         """One batch per entries page, window after window, each with the checkpoint after it."""
-        done, window_end, link = _decode(checkpoint, self.start)
-        end = int(self._clock()) - self.lag_s
+        at = windows.position(checkpoint, self.start)
         http = self._http()
         try:
-            if link is not None and window_end is not None:
-                yield from self._window(http, done, window_end, link)
-                done = window_end
-            while done < end:
-                until = min(done + self.window_s, end)
-                yield from self._window(http, done, until, None)
-                done = until
+            end = int(self._clock()) - self.lag_s
+            yield from windows.walk(at, end, self.window_s, lambda a, b, link: self._window(http, a, b, link))
         finally:
             http.close()
 
@@ -196,15 +189,13 @@ class NcmecSource:
             page = parse_page(root, keep)
             if page.next is not None and page.next in seen:
                 raise SourceError(f"source {self.name}: the server's next link repeats; paging stopped")
-            malformed, problems = page.summary()
-            state: dict[str, Any] = {"v": _CHECKPOINT_VERSION, "done": end if page.next is None else start}
             if page.next is not None:
                 seen.add(page.next)
-                state.update(to=end, next=page.next)
+            malformed, problems = windows.summary(page.problems)
             yield SourceBatch(
                 upserts=tuple(page.upserts),
                 removals=tuple(dict.fromkeys(page.removals)),
-                checkpoint=json.dumps(state, sort_keys=True),
+                checkpoint=windows.checkpoint(start, end, page.next),
                 malformed=malformed,
                 problems=problems,
             )
@@ -239,44 +230,3 @@ class NcmecSource:
             raise SourceError(f"source {self.name}: NCMEC lists no down-vote reason for {fingerprint}")
         self.downvote_reason = reason
         return reason
-
-
-def _decode(checkpoint: str | None, start: int) -> tuple[int, int | None, str | None]:
-    """(everything before this time is done, the open window's end, its next link) from a checkpoint."""
-    if not checkpoint:
-        return start, None, None
-    try:
-        state = json.loads(checkpoint)
-        done = int(state["done"])
-        window_end = int(state["to"]) if "to" in state else None
-        link = str(state["next"]) if "next" in state else None
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValidationError(f"unreadable NCMEC checkpoint: {exc}") from None
-    if state.get("v") != _CHECKPOINT_VERSION:
-        raise ValidationError("NCMEC checkpoint of an unknown version")
-    return done, window_end, link
-
-
-def _list_option(options: Mapping[str, Any], key: str) -> frozenset[str]:
-    raw = options.get(key, "")
-    items = raw.split(",") if isinstance(raw, str) else list(raw) if isinstance(raw, list | tuple) else []
-    return frozenset(str(item).strip() for item in items if str(item).strip())
-
-
-def _int_option(source: str, options: Mapping[str, Any], key: str, default: int, *, minimum: int) -> int:
-    try:
-        value = int(options.get(key, default))
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"source {source}: option {key} must be a whole number") from None
-    if value < minimum:
-        raise ConfigurationError(f"source {source}: option {key} must be at least {minimum}")
-    return value
-
-
-def _time_option(source: str, options: Mapping[str, Any], key: str, default: str) -> int:
-    raw = str(options.get(key) or default).strip()
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ConfigurationError(f"source {source}: option {key} must be an ISO 8601 time") from None
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())

@@ -95,11 +95,6 @@ class Page:
     problems: Counter[str] = field(default_factory=Counter)
     next: str | None = None
 
-    def summary(self) -> tuple[int, tuple[str, ...]]:
-        """The malformed count and one short line per distinct problem (with its count)."""
-        lines = tuple(f"{reason} (x{n})" if n > 1 else reason for reason, n in sorted(self.problems.items()))
-        return sum(self.problems.values()), lines
-
 
 @dataclass(frozen=True)
 class PageFilter:
