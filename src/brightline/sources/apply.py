@@ -12,6 +12,7 @@ again re-enables it only if that source's own withdrawal disabled it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +36,13 @@ _B = banks_table.c
 _S = entry_sources_table.c
 _CHUNK = 2_000
 MAX_PROBLEMS = 20
+# Runs of hex digits long enough to be a hash: problem texts end up in status pages and logs.
+_HEXISH = re.compile(r"[0-9a-fA-F]{12,}")
+
+
+def redact(text: str) -> str:
+    """``text`` cut to 200 characters with anything that looks like a hash value blanked out."""
+    return _HEXISH.sub("…", text)[:200]
 
 
 @dataclass
@@ -56,7 +64,7 @@ class BatchOutcome:
         """Count one malformed record and remember what was wrong (the first few)."""
         self.malformed += 1
         if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(text[:200])
+            self.problems.append(redact(text))
 
 
 @dataclass(frozen=True)
@@ -369,7 +377,7 @@ class BatchApplier:
 def apply_batch(applier: BatchApplier, batch: SourceBatch, *, sweep_from: datetime | None) -> BatchOutcome:
     """Upserts, removals and (at a snapshot's end) the sweep of one batch, with orphans disabled."""
     out = BatchOutcome(
-        malformed=max(0, int(batch.malformed)), problems=[p[:200] for p in batch.problems[:MAX_PROBLEMS]]
+        malformed=max(0, int(batch.malformed)), problems=[redact(p) for p in batch.problems[:MAX_PROBLEMS]]
     )
     touched = applier.upsert(batch.upserts, out)
     touched |= applier.remove(batch.removals, out)

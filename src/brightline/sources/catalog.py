@@ -22,7 +22,7 @@ from brightline.actions.keys import KeyProvider
 from brightline.banks.validation import validate_bank_name
 from brightline.errors import SourceExistsError, SourceNotFoundError, ValidationError
 from brightline.sources.credentials import open_sealed, seal
-from brightline.sources.registry import source_kind
+from brightline.sources.registry import SourceRegistry, default_registry
 from brightline.sources.types import Source, SourceConfig, SourceDescription
 from brightline.store.audit import append_audit
 from brightline.store.db import Database
@@ -136,10 +136,18 @@ def _info(row: RowMapping, feedback: dict[str, int]) -> SourceInfo:
 class SourceCatalog:
     """Configured sources in the database; builds live Source objects with their decrypted credentials."""
 
-    def __init__(self, db: Database, keys: KeyProvider, *, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        keys: KeyProvider,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        registry: SourceRegistry | None = None,
+    ) -> None:
         self._db = db
         self._keys = keys
         self._transport = transport
+        self._registry = registry or default_registry()
 
     @property
     def db(self) -> Database:
@@ -164,7 +172,7 @@ class SourceCatalog:
         mapping = {str(k).strip().lower(): str(v) for k, v in _plain_mapping(bank_map or {}, "bank_map").items()}
         for target in mapping.values():
             validate_bank_name(target)
-        cls = source_kind(kind)
+        cls = self._registry.get(kind)
         config = SourceConfig(clean, cls.kind, bank, opts, dict(credentials or {}), mapping)
         described: SourceDescription = cls.from_config(config, transport=self._transport).describe()
         missing = [c for c in described.credentials if not (credentials or {}).get(c)]
@@ -282,5 +290,5 @@ class SourceCatalog:
     def build(self, name: str) -> Source:
         """A live Source for the configured ``name``."""
         config = self.config(name)
-        source: Source = source_kind(config.kind).from_config(config, transport=self._transport)
+        source: Source = self._registry.get(config.kind).from_config(config, transport=self._transport)
         return source
