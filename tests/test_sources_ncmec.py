@@ -100,7 +100,7 @@ def test_nothing_new_after_a_complete_sync() -> None:
     later = NcmecSource.from_config(
         SourceConfig("n", "ncmec", "b", {"start": "2024-01-01"}, {"username": "esp-user", "password": "esp-password"}),
         transport=httpx.MockTransport(fake.handle),
-        sleep=[].append,
+        sleep=lambda _s: None,
         clock=lambda: NOW.timestamp() + 3600,
     )
     assert everything(later.fetch(last)) == ([("image:late", "md5", md5("late"))], [])
@@ -186,7 +186,7 @@ def test_wrong_credentials_stop_the_sync_after_one_renewal() -> None:
 def _with_password(fake: FakeNcmecHashSharing, password: str) -> Iterator[SourceBatch]:
     config = SourceConfig("n", "ncmec", "b", {"start": "2024-01-01"}, {"username": fake.username, "password": password})
     ncmec = NcmecSource.from_config(
-        config, transport=httpx.MockTransport(fake.handle), sleep=[].append, clock=NOW.timestamp
+        config, transport=httpx.MockTransport(fake.handle), sleep=lambda _s: None, clock=NOW.timestamp
     )
     return ncmec.fetch(None)
 

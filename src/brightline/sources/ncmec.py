@@ -25,7 +25,7 @@ was unsure of are in ``ncmec_parse``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import ClassVar, Final, Self
 
@@ -162,7 +162,7 @@ class NcmecSource:
             clock=self._clock,
         )
 
-    def fetch(self, checkpoint: str | None) -> Iterator[SourceBatch]:
+    def fetch(self, checkpoint: str | None) -> Generator[SourceBatch, None, None]:
         """One batch per entries page, window after window, each with the checkpoint after it."""
         at = windows.position(checkpoint, self.start)
         http = self._http()
