@@ -12,7 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from brightline.errors import ConfigurationError, FeedbackUnsupportedError, SourceAuthError, SourceError
+from brightline.errors import (
+    ConfigurationError,
+    FeedbackUnsupportedError,
+    SourceAuthError,
+    SourceError,
+    ValidationError,
+)
 from brightline.sources.fakes.ncmec import FakeNcmecHashSharing
 from brightline.sources.ncmec import NcmecSource
 from brightline.sources.ncmec_parse import ENVIRONMENTS
@@ -41,7 +47,6 @@ def source(fake: FakeNcmecHashSharing, sleeps: list[float] | None = None, **opti
         bank="ncmec",
         options={"start": "2024-01-01T00:00:00Z", "window_days": "30", "lag_seconds": "0", **options},
         credentials={"username": fake.username, "password": fake.password},
-        bank_map={"B1": "ncmec-b"},
     )
     return NcmecSource.from_config(
         config,
@@ -78,17 +83,17 @@ def test_a_full_fetch_pages_through_every_window() -> None:
     upserts, removals = everything(batches)
     assert len(upserts) == 11 * 2 + 1  # md5 and pdq of e0..e11 but the deleted e5 (e3 once), and the video
     assert len(set(upserts)) == len(upserts)
-    assert ("image:e3", "pdq", pdq("3")) in upserts
-    assert ("video:v1", "md5", md5("video")) in upserts
-    assert removals == ["image:e5"]
+    assert ("image:e3:pdq", "pdq", pdq("3")) in upserts
+    assert ("video:v1:md5", "md5", md5("video")) in upserts
+    assert removals == ["image:e5:md5", "image:e5:pdq"]  # every fingerprint type read
     assert len(batches) > 6  # several windows, several pages in some
     last = json.loads(batches[-1].checkpoint)
     assert last["done"] == int(NOW.timestamp()) and "cursor" not in last
-    entry = next(e for b in batches for e in b.upserts if e.remote_id == "image:e3")
+    entry = next(e for b in batches for e in b.upserts if e.remote_id == "image:e3:md5")
     assert (entry.category, entry.classification, entry.tags) == ("A2", "A2", ("member:2",))
     assert entry.updated_at == at(100)
-    video = next(e for b in batches for e in b.upserts if e.remote_id == "video:v1")
-    assert video.bank == "ncmec-b" and entry.bank is None
+    video = next(e for b in batches for e in b.upserts if e.remote_id == "video:v1:md5")
+    assert (video.category, video.bank) == ("B1", None)  # the engine's bank map routes by category
 
 
 def test_nothing_new_after_a_complete_sync() -> None:
@@ -103,7 +108,7 @@ def test_nothing_new_after_a_complete_sync() -> None:
         sleep=lambda _s: None,
         clock=lambda: NOW.timestamp() + 3600,
     )
-    assert everything(later.fetch(last)) == ([("image:late", "md5", md5("late"))], [])
+    assert everything(later.fetch(last)) == ([("image:late:md5", "md5", md5("late"))], [])
 
 
 def test_resuming_after_a_kill_at_every_batch_loses_and_repeats_nothing() -> None:
@@ -121,7 +126,7 @@ def test_a_record_on_a_window_boundary_is_read_once() -> None:
     fake = FakeNcmecHashSharing(page_size=3)
     fake.add("edge", at=at(30), fingerprints={"md5": md5("edge")})  # the end of window 1, start of window 2
     upserts, _ = everything(source(fake).fetch(None))
-    assert upserts == [("image:edge", "md5", md5("edge"))]
+    assert upserts == [("image:edge:md5", "md5", md5("edge"))]
 
 
 def test_rate_limit_waits_as_long_as_retry_after_says() -> None:
@@ -199,7 +204,7 @@ def test_malformed_records_are_counted_without_hash_values() -> None:
     fake.add(None, at=at(4), fingerprints={"md5": md5("orphan")})
     fake.add("bare", at=at(5), fingerprints={})
     batches = list(source(fake).fetch(None))
-    assert everything(batches)[0] == [("image:good", "md5", md5("good"))]
+    assert everything(batches)[0] == [("image:good:md5", "md5", md5("good"))]
     assert sum(b.malformed for b in batches) == 5
     problems = [p for b in batches for p in b.problems]
     assert sorted(problems) == [
@@ -218,19 +223,27 @@ def test_deletions_of_ids_never_seen_are_passed_through() -> None:
     fake = FakeNcmecHashSharing()
     fake.delete("never-shared", at=at(2))
     fake.delete("old-video", at=at(3), kind="video")
-    assert everything(source(fake).fetch(None)) == ([], ["image:never-shared", "video:old-video"])
+    assert everything(source(fake).fetch(None)) == (
+        [],
+        [
+            "image:never-shared:md5",
+            "image:never-shared:pdq",
+            "video:old-video:md5",
+            "video:old-video:pdq",
+        ],
+    )
 
 
 def test_member_filter_keeps_only_the_chosen_members_hashes() -> None:
     fake = populated()
     fake.delete("gone-from-member-1", at=at(5))
     upserts, removals = everything(source(fake, members="2").fetch(None))
-    assert upserts and all(int(remote.split("e")[-1]) % 2 == 1 for remote, _, _ in upserts)
-    assert "image:gone-from-member-1" in removals
+    assert upserts and all(int(remote.split(":")[1][1:]) % 2 == 1 for remote, _, _ in upserts)
+    assert "image:gone-from-member-1:pdq" in removals
     assert all(r.url.params.get_list("mid") == ["2"] for r in fake.requests if "start" not in r.url.params)
 
 
-def feedback(opinion: Any, remote_id: str = "image:e1", signal_type: str = "pdq") -> Feedback:
+def feedback(opinion: Any, remote_id: str = "image:e1:pdq", signal_type: str = "pdq") -> Feedback:
     return Feedback(remote_id=remote_id, signal_type=signal_type, value=pdq("1"), opinion=opinion, note="private")
 
 
@@ -238,7 +251,7 @@ def test_votes_reach_ncmec() -> None:
     fake = populated()
     ncmec = source(fake)
     ncmec.send_feedback(feedback("true_positive"))
-    ncmec.send_feedback(feedback("false_positive", signal_type="md5"))
+    ncmec.send_feedback(feedback("false_positive", remote_id="image:e1:md5", signal_type="md5"))
     assert fake.feedback == [
         {"kind": "image", "id": "e1", "fingerprint": "pdq", "vote": "up", "reasons": []},
         {"kind": "image", "id": "e1", "fingerprint": "md5", "vote": "down", "reasons": ["reason-not-csam"]},
@@ -260,7 +273,10 @@ def test_feedback_that_ncmec_cannot_take_is_refused() -> None:
     with pytest.raises(FeedbackUnsupportedError):
         source(fake).send_feedback(feedback("disputed"))
     with pytest.raises(SourceError, match="404"):
-        source(fake).send_feedback(feedback("true_positive", remote_id="image:unknown"))
+        source(fake).send_feedback(feedback("true_positive", remote_id="image:unknown:pdq"))
+    for bad in ("image:e1", "audio:e1:pdq", "image:e1:sha1", "image:../x:pdq"):
+        with pytest.raises(ValidationError):
+            source(fake).send_feedback(feedback("true_positive", remote_id=bad))
     assert fake.feedback == []
 
 

@@ -241,7 +241,7 @@ def test_feedback_on_an_unknown_hash_or_type_is_refused() -> None:
 
 def test_describe_names_the_credentials_and_feedback() -> None:
     described = source(FakeStopNcii()).describe()
-    assert described.kind == "stopncii" and "subscription_key" in described.credentials
+    assert described.kind == "stopncii" and described.credentials == ("subscription_key",)
     assert described.supports_feedback and described.signal_types == ("md5", "pdq")
 
 

@@ -10,9 +10,11 @@ each page holds the window's end and the next link, so a sync killed after page 
 page k+1 of the same window. Records are kept to the half-open window [A, B) whatever the
 server does at the boundaries, so a record on a boundary is read once.
 
-Each fingerprint of an entry becomes a `SourceEntry` whose ``remote_id`` is ``image:ID`` or
-``video:ID``: a deletion of entry ID removes every hash of it, and feedback names the entry
-and the fingerprint type. MD5 and PDQ map to brightline's ``md5`` and ``pdq``; other types
+Each fingerprint of an entry becomes a `SourceEntry` whose ``remote_id`` is
+``image:ID:md5``, ``video:ID:pdq``...: unique per hash, as the sync engine needs; a deletion of
+entry ID withdraws the remote id of every fingerprint type brightline reads (those it never
+held are counted as unknown removals), and feedback names the entry and fingerprint type.
+MD5 and PDQ map to brightline's ``md5`` and ``pdq``; other types
 (SHA-1, PhotoDNA, TMK...) are counted as malformed unless named in ``skip_types``. A
 classification A1/A2/B1/B2 becomes the category, anything else is kept as free text; the
 member id becomes the tag ``member:ID``. Feedback: ``true_positive`` is an up-vote
@@ -28,6 +30,7 @@ import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import ClassVar, Final, Self
+from urllib.parse import quote
 
 import httpx
 
@@ -49,6 +52,7 @@ from brightline.sources.ncmec_parse import (
     parse_page,
     parse_xml,
     pick_reason,
+    split_remote_id,
 )
 from brightline.sources.types import Feedback, SourceBatch, SourceConfig, SourceDescription
 
@@ -83,7 +87,6 @@ class NcmecSource:
         window_s: int = 30 * 86400,
         lag_s: int = 300,
         downvote_reason: str | None = None,
-        bank_map: Mapping[str, str] | None = None,
         name: str = "ncmec",
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -97,7 +100,6 @@ class NcmecSource:
         self.window_s = window_s
         self.lag_s = lag_s
         self.downvote_reason = downvote_reason
-        self.bank_map = dict(bank_map or {})
         self.name = name
         self._transport = transport
         self._sleep = sleep
@@ -134,7 +136,6 @@ class NcmecSource:
             window_s=windows.int_option(name, options, "window_days", 30, minimum=1) * 86400,
             lag_s=windows.int_option(name, options, "lag_seconds", 300, minimum=0),
             downvote_reason=str(options.get("downvote_reason", "")).strip() or None,
-            bank_map=config.bank_map,
             name=name,
             transport=transport,
             sleep=sleep,
@@ -173,7 +174,7 @@ class NcmecSource:
             http.close()
 
     def _window(self, http: SourceHttp, start: int, end: int, link: str | None) -> Iterator[SourceBatch]:
-        keep = PageFilter(start, end, self.members, self.skip_types, self.bank_map)
+        keep = PageFilter(start, end, self.members, self.skip_types)
         seen: set[str] = set()
         while True:
             if link is None:
@@ -205,12 +206,11 @@ class NcmecSource:
 
     def send_feedback(self, feedback: Feedback) -> None:
         """Up-vote (true positive) or down-vote (false positive) the entry's fingerprint at NCMEC."""
-        kind, _, entry_id = feedback.remote_id.partition(":")
-        if kind not in ("image", "video") or not entry_id or "/" in entry_id:
-            raise ValidationError(f"source {self.name}: {feedback.remote_id!r} is not an NCMEC entry id")
-        fingerprint = next((f for f, s in FINGERPRINT_TYPES.items() if s == feedback.signal_type), None)
-        if fingerprint is None:
-            raise ValidationError(f"source {self.name}: NCMEC takes no votes on {feedback.signal_type} hashes")
+        named = split_remote_id(feedback.remote_id)
+        if named is None:
+            raise ValidationError(f"source {self.name}: {feedback.remote_id!r} is not an NCMEC remote id")
+        kind, entry_id, signal = named
+        fingerprint = next(f for f, s in FINGERPRINT_TYPES.items() if s == signal)
         if feedback.opinion == "disputed":
             raise FeedbackUnsupportedError(f"source {self.name}: NCMEC takes up- and down-votes only, not 'disputed'")
         http = self._http()
@@ -218,7 +218,7 @@ class NcmecSource:
             reason = None
             if feedback.opinion == "false_positive":
                 reason = self.downvote_reason or self._default_reason(http, fingerprint)
-            path = FEEDBACK_PATH.format(kind=kind, entry_id=entry_id, fingerprint=fingerprint)
+            path = FEEDBACK_PATH.format(kind=kind, entry_id=quote(entry_id, safe=""), fingerprint=fingerprint)
             http.request("PUT", path, content=feedback_body(reason), headers=_XML)
         finally:
             http.close()

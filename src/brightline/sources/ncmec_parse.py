@@ -64,6 +64,20 @@ def text(element: ET.Element, name: str) -> str:
     return (found.text or "").strip() if found is not None else ""
 
 
+def remote_id(kind: str, entry_id: str, signal: str) -> str:
+    """The remote id of one fingerprint of an entry: ``image:ID:pdq`` (unique per source, as the engine needs)."""
+    return f"{kind}:{entry_id}:{signal}"
+
+
+def split_remote_id(text: str) -> tuple[str, str, str] | None:
+    """(kind, entry id, signal type) from a remote id; None if it is not one of ours."""
+    kind, _, rest = text.partition(":")
+    entry_id, _, signal = rest.rpartition(":")
+    if kind not in ("image", "video") or not entry_id or "/" in entry_id or signal not in FINGERPRINT_TYPES.values():
+        return None
+    return kind, entry_id, signal
+
+
 def parse_xml(data: bytes) -> ET.Element | None:
     """The root element, or None when the body is not XML (or declares a DTD)."""
     try:
@@ -104,7 +118,6 @@ class PageFilter:
     end: int
     members: frozenset[str] = frozenset()  # empty: every member
     skip_types: frozenset[str] = frozenset()
-    bank_map: Mapping[str, str] = field(default_factory=dict)
 
 
 def parse_page(root: ET.Element, keep: PageFilter) -> Page:
@@ -139,7 +152,10 @@ def _parse_record(record: ET.Element, kind: str, deleted: bool, keep: PageFilter
     if deleted:
         # Deletions pass whatever the member filter: removing an id never stored is harmless.
         if entry_id:
-            page.removals.append(f"{kind}:{entry_id}")
+            # Which fingerprints the entry had is not said: each possible remote id is withdrawn.
+            page.removals.extend(
+                remote_id(kind, entry_id, signal) for signal in dict.fromkeys(FINGERPRINT_TYPES.values())
+            )
         else:
             page.problems[f"deleted {kind}: missing id"] += 1
         return
@@ -167,7 +183,6 @@ def _entries(
     tags = [t.text.strip() for t in listed if local(t.tag) == "tag" and t.text and t.text.strip()]
     if member_id:
         tags.insert(0, f"member:{member_id}")
-    bank = keep.bank_map.get(classification) or keep.bank_map.get(category)
     fingerprints = () if (found := child(record, "fingerprints")) is None else tuple(found)
     if not fingerprints:
         page.problems[f"{kind}: no fingerprints"] += 1
@@ -186,13 +201,12 @@ def _entries(
             page.problems[f"{kind}: bad {signal} value"] += 1
             continue
         yield SourceEntry(
-            remote_id=f"{kind}:{entry_id}",
+            remote_id=remote_id(kind, entry_id, signal),
             signal_type=signal,
             value=value,
             category=category,
             classification=classification,
             tags=tuple(dict.fromkeys(tags)),
-            bank=bank,
             updated_at=moment,
         )
 

@@ -127,7 +127,7 @@ class StopNciiSource:
             kind=self.kind,
             summary="StopNCII partner hash exchange (PDQ and MD5 of self-submitted intimate images; withdrawals)",
             signal_types=tuple(sorted(SIGNAL_TYPES.values())),
-            credentials=("subscription_key", "function_key"),
+            credentials=("subscription_key",),  # a function_key credential is sent too when stored
             supports_feedback=True,
             options=dict(OPTIONS),
         )
