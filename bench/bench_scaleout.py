@@ -31,6 +31,7 @@ from brightline.banks import BankService, EntryInput
 from brightline.matching import Matcher
 from brightline.scaleout import ScanJob, run
 from brightline.scaleout.local import local_engine
+from brightline.scaleout.ray_engine import RayOptions
 from brightline.scaleout.runner import Engine
 from brightline.signals.hashing import HashOptions, hash_file
 from brightline.store.db import Database
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--actors", type=int, default=1)
     parser.add_argument("--partition-size", type=int, default=500)
+    parser.add_argument("--hash-batch", type=int, default=RayOptions.hash_batch, help="Ray: files per hashing task")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     cores = len(os.sched_getaffinity(0))
@@ -175,11 +177,13 @@ def _ray(
 ) -> dict[str, Any]:
     import ray
 
-    from brightline.scaleout.ray_engine import RayOptions, connected, ray_engine
+    from brightline.scaleout.ray_engine import connected, ray_engine
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_TMPDIR", str(work / "ray"))
-    ray_options = RayOptions(address="local", actors=args.actors, num_cpus=len(os.sched_getaffinity(0)))
+    ray_options = RayOptions(
+        address="local", actors=args.actors, num_cpus=len(os.sched_getaffinity(0)), hash_batch=args.hash_batch
+    )
     with _ray_rss_sampler() as peak:
         started = time.perf_counter()
         with connected(ray_options):
@@ -196,6 +200,7 @@ def _ray(
             scan_s = _scan("ray", job, engine, total)
     return {
         "actors": args.actors,
+        "hash_batch": args.hash_batch,
         "startup_s": round(startup_s, 2),
         "seconds": round(scan_s, 2),
         "images_per_s": round(total / scan_s, 1),
