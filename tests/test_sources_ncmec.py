@@ -249,13 +249,16 @@ def feedback(opinion: Any, remote_id: str = "image:e1:pdq", signal_type: str = "
 
 def test_votes_reach_ncmec() -> None:
     fake = populated()
+    fake.reasons = (("md5-only", "Not CSAM (file hash)", "md5"), ("reason-not-csam", "Not CSAM", ""))
     ncmec = source(fake)
     ncmec.send_feedback(feedback("true_positive"))
     ncmec.send_feedback(feedback("false_positive", remote_id="image:e1:md5", signal_type="md5"))
     assert fake.feedback == [
         {"kind": "image", "id": "e1", "fingerprint": "pdq", "vote": "up", "reasons": []},
-        {"kind": "image", "id": "e1", "fingerprint": "md5", "vote": "down", "reasons": ["reason-not-csam"]},
+        {"kind": "image", "id": "e1", "fingerprint": "md5", "vote": "down", "reasons": ["md5-only"]},
     ]
+    ncmec.send_feedback(feedback("false_positive"))
+    assert fake.feedback[-1]["reasons"] == ["reason-not-csam"]  # the reason picked for md5 is not reused for pdq
     assert not any(b"private" in r.content for r in fake.requests)
 
 

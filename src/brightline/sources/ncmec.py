@@ -100,6 +100,7 @@ class NcmecSource:
         self.window_s = window_s
         self.lag_s = lag_s
         self.downvote_reason = downvote_reason
+        self._reasons: dict[str, str] = {}
         self.name = name
         self._transport = transport
         self._sleep = sleep
@@ -217,16 +218,17 @@ class NcmecSource:
         try:
             reason = None
             if feedback.opinion == "false_positive":
-                reason = self.downvote_reason or self._default_reason(http, fingerprint)
+                reason = self.downvote_reason or self._listed_reason(http, fingerprint)
             path = FEEDBACK_PATH.format(kind=kind, entry_id=quote(entry_id, safe=""), fingerprint=fingerprint)
             http.request("PUT", path, content=feedback_body(reason), headers=_XML)
         finally:
             http.close()
 
-    def _default_reason(self, http: SourceHttp, fingerprint: str) -> str:
-        root = parse_xml(http.request("GET", REASONS_PATH).content)
-        reason = pick_reason(root, fingerprint) if root is not None else None
-        if reason is None:
-            raise SourceError(f"source {self.name}: NCMEC lists no down-vote reason for {fingerprint}")
-        self.downvote_reason = reason
-        return reason
+    def _listed_reason(self, http: SourceHttp, fingerprint: str) -> str:
+        if fingerprint not in self._reasons:
+            root = parse_xml(http.request("GET", REASONS_PATH).content)
+            reason = pick_reason(root, fingerprint) if root is not None else None
+            if reason is None:
+                raise SourceError(f"source {self.name}: NCMEC lists no down-vote reason for {fingerprint}")
+            self._reasons[fingerprint] = reason  # reasons may differ by fingerprint type
+        return self._reasons[fingerprint]
