@@ -74,6 +74,19 @@ CALLS = [
     Call("GET", "/v1/audit/anchor", "admin", 200),
     Call("GET", "/v1/audit/verify", "admin", 200),
     Call("GET", "/v1/transparency", "admin", 200),
+    Call("GET", "/v1/sources", "admin", 200),
+    Call(
+        "POST",
+        "/v1/sources",
+        "admin",
+        201,
+        json={"name": "drop", "kind": "file", "bank": "known", "options": {"path": "/nonexistent"}},
+    ),
+    Call("GET", "/v1/sources/{name}", "admin", 404),
+    Call("DELETE", "/v1/sources/{name}", "admin", 404),
+    Call("PUT", "/v1/sources/{name}/credentials", "admin", 404, json={"credentials": {"token": "x"}}),
+    Call("POST", "/v1/sources/{name}/sync", "admin", 404),
+    Call("POST", "/v1/sources/{name}/resume", "admin", 404),
 ]
 
 

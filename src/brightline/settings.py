@@ -144,6 +144,19 @@ class Settings(BaseSettings):
         ge=1,
         description="Rules: hits on entries vouched by fewer independent sources may only lead to review/quarantine.",
     )
+    # --- hash-list sources (see README "Keeping lists in sync") ---
+    source_sync_seconds: float = Field(
+        default=300.0, ge=0, description="Service: sync every source and send queued feedback this often; 0 = never."
+    )
+    source_max_remove_percent: float = Field(
+        default=20.0, ge=0, description="Sources: pause a sync that would remove more than this % of a bank."
+    )
+    source_max_add_percent: float = Field(
+        default=500.0, ge=0, description="Sources: pause a sync that would add more than this % of a bank's size."
+    )
+    source_safety_min_entries: int = Field(
+        default=100, ge=0, description="Sources: banks smaller than this are not held by the two limits above."
+    )
     # --- retention (see README "Retention") ---
     retention_file: Path | None = Field(
         default=None, description="TOML retention policy per jurisdiction; empty = the retention_* settings below."

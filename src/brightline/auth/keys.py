@@ -33,7 +33,17 @@ from brightline.store.audit import append_audit
 from brightline.store.db import Database
 from brightline.store.models import api_keys_table, utcnow
 
-SCOPES: tuple[str, ...] = ("hash", "match", "scan", "banks:read", "banks:write", "matches:read", "appeals", "admin")
+SCOPES: tuple[str, ...] = (
+    "hash",
+    "match",
+    "scan",
+    "banks:read",
+    "banks:write",
+    "matches:read",
+    "appeals",
+    "provenance:read",  # match answers name the sources vouching for each entry
+    "admin",
+)
 ADMIN_SCOPE = "admin"
 KEY_MARKER = "bl"  # first part of every key: bl_<prefix>_<secret>
 DEFAULT_CACHE_TTL_S = 30.0

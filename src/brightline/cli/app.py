@@ -34,6 +34,7 @@ from brightline.cli.retention import retention_app
 from brightline.cli.reviewers import reviewers_app
 from brightline.cli.rules import rules_app
 from brightline.cli.serve import serve_command
+from brightline.cli.sources import source_app
 from brightline.cli.transparency import transparency_app
 from brightline.errors import BrightlineError
 from brightline.matching import Match, ScanResult
@@ -59,6 +60,7 @@ app.add_typer(holds_app, name="holds")
 app.add_typer(reviewers_app, name="reviewers")
 app.add_typer(retention_app, name="retention")
 app.add_typer(rules_app, name="rules")
+app.add_typer(source_app, name="source")
 app.add_typer(transparency_app, name="transparency")
 app.command("demo")(demo_command)
 app.command("eval")(eval_command)

@@ -33,6 +33,7 @@ from brightline.service import (
     routes_health,
     routes_media,
     routes_provenance,
+    routes_sources,
     routes_transparency,
 )
 from brightline.service.errors import install_error_handlers
@@ -42,6 +43,7 @@ from brightline.service.metrics import Metrics, RequestMetricsMiddleware
 from brightline.service.state import ServiceState
 from brightline.service.wiring import build_after_match, deliver_webhooks
 from brightline.settings import Settings
+from brightline.sources.service import run_sources_periodically
 from brightline.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -115,6 +117,9 @@ def create_app(settings: Settings | None = None, *, transport: httpx.BaseTranspo
             interval = timedelta(hours=settings.retention_interval_hours)
             loop = run_retention_periodically(retention, stop, interval=interval)
             jobs.append(asyncio.create_task(loop, name="retention"))
+        if settings.source_sync_seconds > 0:
+            feeds = run_sources_periodically(state.after.sources, stop, every_s=settings.source_sync_seconds)
+            jobs.append(asyncio.create_task(feeds, name="source-sync"))
         try:
             yield
         finally:
@@ -147,6 +152,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.BaseTranspo
         routes_actions,
         routes_transparency,
         routes_provenance,
+        routes_sources,
     ):
         app.include_router(module.router)
     app.include_router(console.router)

@@ -37,6 +37,7 @@ from brightline.service.schemas import (
 from brightline.service.state import ServiceState
 from brightline.service.uploads import hash_upload, read_upload
 from brightline.signals.registry import get_signal_type
+from brightline.sources.service import vouching_sources
 
 router = APIRouter(prefix="/v1", tags=["media"])
 AsyncState = Annotated[ServiceState, Depends(service_state)]
@@ -122,6 +123,16 @@ def _signal_result(state: ServiceState, signal: SignalIn, found: list[Match]) ->
     return SignalResult(type=signal.type, value=signal.value, matches=[public_match(m.as_dict()) for m in found])
 
 
+def _with_sources(state: ServiceState, matches: list[MatchOut]) -> list[MatchOut]:
+    """The matches with the sources vouching for each entry (for keys holding provenance:read; blocking)."""
+    found = vouching_sources(state.db, [m.entry_id for m in matches])
+    return [m.model_copy(update={"sources": found.get(m.entry_id, [])}) for m in matches]
+
+
+def _results_with_sources(state: ServiceState, results: list[SignalResult]) -> list[SignalResult]:
+    return [r.model_copy(update={"matches": _with_sources(state, r.matches)}) if r.matches else r for r in results]
+
+
 def _match_all(state: ServiceState, request: MatchRequest, canonical: list[tuple[str, str]]) -> list[SignalResult]:
     """Every lookup of a batch, waiting for the index lock as needed (blocking: threadpool only)."""
     return [
@@ -132,7 +143,7 @@ def _match_all(state: ServiceState, request: MatchRequest, canonical: list[tuple
 
 @router.post("/match", summary="Look hashes up in the banks (scope: match)")
 async def match_hashes(
-    _key: Annotated[ApiKeyInfo, Depends(require_scope("match"))],
+    key: Annotated[ApiKeyInfo, Depends(require_scope("match"))],
     _body: Annotated[None, JsonBody],
     state: AsyncState,
     request: MatchRequest,
@@ -148,6 +159,8 @@ async def match_hashes(
             if found is None:  # not loaded yet, or a refresh holds the index: wait off the loop
                 found = await run_in_threadpool(state.keeper.match_values, type_name, [value])
             results.append(_signal_result(state, signal, found))
+    if key.allows("provenance:read") and any(r.matches for r in results):
+        results = await run_in_threadpool(_results_with_sources, state, results)
     return MatchResponse(matched=any(r.matches for r in results), results=results)
 
 
@@ -209,9 +222,13 @@ async def scan_media(
     A scan that matches nothing stores nothing about the content, only aggregate counters.
     """
     metadata = ScanMetadata(content_id=content_id, account_id=account_id, source=source, context=_context(context))
-    return await to_thread.run_sync(
+    response = await to_thread.run_sync(
         _scan, state, key, file, metadata, idempotency_key or None, limiter=hashing_slots(request)
     )
+    if key.allows("provenance:read") and response.matches:
+        matches = await run_in_threadpool(_with_sources, state, response.matches)
+        response = response.model_copy(update={"matches": matches})
+    return response
 
 
 def _scan(

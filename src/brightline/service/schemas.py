@@ -29,16 +29,22 @@ class MatchOut(BaseModel):
     time_ranges: list[list[float]] | None = Field(
         default=None, description="Video: matched query time ranges, [start, end] in seconds."
     )
+    sources: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Keys with provenance:read only: the sources vouching for the entry "
+        "({source, remote_id, classification, tags}).",
+    )
 
     @model_serializer(mode="wrap")
     def _drop_unset_video_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Image matches keep their original five keys: the video ones appear only when set.
+        # Image matches keep their original five keys: the video ones (and sources) appear only when set.
         data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if v is not None or k not in VIDEO_MATCH_FIELDS}
+        return {k: v for k, v in data.items() if v is not None or k not in OPTIONAL_MATCH_FIELDS}
 
 
 # Present only on video matches; recorded match events do not keep them.
 VIDEO_MATCH_FIELDS = ("query_percent", "candidate_percent", "time_ranges")
+OPTIONAL_MATCH_FIELDS = (*VIDEO_MATCH_FIELDS, "sources")
 
 
 def public_match(fields: dict[str, Any]) -> MatchOut:

@@ -30,6 +30,7 @@ from brightline.reporting.wiring import report_service_from_settings
 from brightline.review.intake import Intake
 from brightline.review.queue import ReviewQueue
 from brightline.settings import Settings
+from brightline.sources.service import SourceService, source_service_from_settings
 from brightline.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class AfterMatch:
     holds: HoldService
     appeals: AppealService
     intake: Intake
+    sources: SourceService  # hash-list feeds; their false-positive feedback listens on the queue
 
 
 def build_after_match(
@@ -76,6 +78,8 @@ def build_after_match(
     appeals = AppealService(db, queue=queue, enforcement=enforcement, webhooks=webhooks, reports=reports)
     queue.add_listener(ReportOnConfirm(reports))
     queue.add_listener(appeals)
+    sources = source_service_from_settings(db, settings, transport=transport)
+    queue.add_listener(sources.listener)
     intake = Intake(
         db,
         banks=banks,
@@ -95,6 +99,7 @@ def build_after_match(
         holds=HoldService(db),
         appeals=appeals,
         intake=intake,
+        sources=sources,
     )
 
 

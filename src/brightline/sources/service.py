@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
 from brightline.actions.keys import key_provider_from_settings
+from brightline.banks.provenance import ProvenanceService
+from brightline.errors import EntryNotFoundError
 from brightline.settings import Settings
 from brightline.sources.catalog import SourceCatalog
 from brightline.sources.feedback import FeedbackSender, SourceFeedback
@@ -76,3 +80,21 @@ async def run_sources_periodically(service: SourceService, stop: asyncio.Event, 
             log.exception("source sync pass failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every_s)
+
+
+def vouching_sources(db: Database, entry_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+    """Per entry, the sources actively vouching for it, as match answers show them to provenance readers."""
+    provenance = ProvenanceService(db)
+    found: dict[int, list[dict[str, Any]]] = {}
+    for entry_id in sorted(set(entry_ids)):
+        try:
+            sources = provenance.sources_of(entry_id)
+        except EntryNotFoundError:  # removed since it matched
+            found[entry_id] = []
+            continue
+        found[entry_id] = [
+            {"source": s.source, "remote_id": s.remote_id, "classification": s.classification, "tags": list(s.tags)}
+            for s in sources
+            if s.active
+        ]
+    return found
