@@ -267,3 +267,20 @@ def test_peer_source_refuses_plain_http_to_other_hosts() -> None:
     config = SourceConfig("p", "brightline", "feed", {"url": "http://bl.partner.example"}, {"token": "t"})
     with pytest.raises(ValidationError, match="https"):
         PeerSource.from_config(config)
+
+
+def test_peer_sync_killed_mid_export_resumes_without_loss(
+    db: Database, banks: BankService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    peer = FakePeer(banks={"feed": [export_line("md5", md5(n)) for n in range(9)]})
+    catalog = _catalog(db, peer)
+    options = {"url": "https://bl.partner.example", "batch_size": 2}
+    catalog.add("peer", kind="brightline", bank="feed", options=options, credentials={"token": peer.token})
+    build = catalog.build
+    monkeypatch.setattr(catalog, "build", lambda name: _Crashing(build(name), after=3))
+    with pytest.raises(RuntimeError):
+        make_engine(catalog).sync("peer")
+    assert all_rows(db) == 6
+    monkeypatch.setattr(catalog, "build", build)
+    assert make_engine(catalog).sync("peer").added == 3
+    assert bank_state(db) == {("md5", md5(n), True) for n in range(9)} and len(vouch_rows(db)) == 9
