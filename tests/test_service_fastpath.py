@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 import pytest
 from test_service_support import Service
@@ -20,9 +21,9 @@ def _count_feed_reads(service: Service, monkeypatch: pytest.MonkeyPatch) -> list
     calls: list[int] = []
     original = service.state.banks.changes_since
 
-    def counting(revision: int) -> object:
+    def counting(revision: int, *args: Any, **kwargs: Any) -> object:
         calls.append(revision)
-        return original(revision)
+        return original(revision, *args, **kwargs)
 
     monkeypatch.setattr(service.state.banks, "changes_since", counting)
     return calls
