@@ -208,6 +208,41 @@ def test_last_used_is_written_at_most_once_a_minute(keys: ApiKeyService, clock: 
     assert later is not None and later > first
 
 
+def test_authenticate_nowait_answers_only_from_the_cache(keys: ApiKeyService, clock: FakeClock) -> None:
+    token, info = keys.create("a", ["scan"])
+    assert keys.authenticate_nowait(token) is None  # not cached yet: the caller must use authenticate
+    keys.authenticate(token)
+    hit = keys.authenticate_nowait(token)
+    assert hit is not None and hit.id == info.id
+    clock.advance(keys.cache_ttl_s + 1)
+    assert keys.authenticate_nowait(token) is None  # expired: the database decides again
+
+
+def test_authenticate_nowait_defers_when_last_use_is_due(db: Database, clock: FakeClock) -> None:
+    keys = ApiKeyService(db, clock=clock, cache_ttl_s=300)  # a TTL longer than the last-use interval
+    token, info = keys.create("a", ["scan"])
+    keys.authenticate(token)
+    first = keys.get(info.id).last_used_at
+    clock.advance(59)
+    assert keys.authenticate_nowait(token) is not None
+    clock.advance(2)
+    # Cached, but recording last use is a database write: that must happen off the event loop.
+    assert keys.authenticate_nowait(token) is None
+    keys.authenticate(token)
+    later = keys.get(info.id).last_used_at
+    assert first is not None and later is not None and later > first
+    assert keys.authenticate_nowait(token) is not None
+
+
+def test_authenticate_nowait_never_answers_for_a_bad_or_revoked_token(keys: ApiKeyService) -> None:
+    token, info = keys.create("a", ["scan"])
+    keys.authenticate(token)
+    assert keys.authenticate_nowait(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    keys.revoke(info.id)
+    assert keys.authenticate_nowait(token) is None
+    assert keys.authenticate_nowait(42) is None  # type: ignore[arg-type]
+
+
 def test_authentication_is_thread_safe(keys: ApiKeyService) -> None:
     token, info = keys.create("a", ["scan"])
     seen: list[int] = []

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
-from test_service_support import Service
+from test_service_support import Service, make_settings
 
 from brightline.banks import EntryInput
+from brightline.service.app import create_app
 
 pytestmark = pytest.mark.anyio
 pytest_plugins = ("test_service_support",)
@@ -92,3 +95,50 @@ async def test_a_large_batch_is_answered_in_order(service: Service) -> None:
     assert answer.status_code == 200
     results = answer.json()["results"]
     assert [bool(r["matches"]) for r in results] == [n % 7 == 0 for n in range(40)]
+
+
+async def test_a_cached_key_is_authenticated_without_a_threadpool_hop(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = service.auth("match")
+    body = {"signals": [{"type": "pdq", "value": PDQ}]}
+    assert (await service.client.post("/v1/match", json=body, headers=headers)).status_code == 200
+    hops: list[object] = []
+    original = service.state.keys.authenticate
+
+    def counting(token: str) -> object:
+        hops.append(token)
+        return original(token)
+
+    monkeypatch.setattr(service.state.keys, "authenticate", counting)
+    for _ in range(5):
+        assert (await service.client.post("/v1/match", json=body, headers=headers)).status_code == 200
+    assert hops == []  # answered from the cache on the event loop
+
+
+async def test_a_served_app_freezes_its_heap_once_the_index_is_loaded(tmp_path: Path, database_url: str) -> None:
+    assert gc.get_freeze_count() == 0
+    app = create_app(make_settings(tmp_path, database_url), settle=True)
+    try:
+        async with app.router.lifespan_context(app):
+            for _ in range(400):
+                if gc.get_freeze_count():
+                    break
+                await asyncio.sleep(0.05)
+            # Everything alive after start-up is out of the collector's sight: full collections stay short.
+            assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()
+
+
+async def test_apps_built_for_tests_leave_the_heap_alone(tmp_path: Path, database_url: str) -> None:
+    app = create_app(make_settings(tmp_path, database_url))
+    async with app.router.lifespan_context(app):
+        keeper = app.state.brightline.keeper
+        for _ in range(400):
+            if keeper.status()["loaded"]:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # past the point where a served app would have frozen
+        assert keeper.status()["loaded"] is True
+        assert gc.get_freeze_count() == 0

@@ -40,8 +40,10 @@ class ScopeGuard:
         state = get_state(request)
         if credentials is None or not credentials.credentials:
             raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
-        # On the threadpool: a cache miss reads the database, and last-use is written once a minute.
-        key = await run_in_threadpool(state.keys.authenticate, credentials.credentials)
+        key = state.keys.authenticate_nowait(credentials.credentials)
+        if key is None:
+            # On the threadpool: a cache miss reads the database, and last-use is written once a minute.
+            key = await run_in_threadpool(state.keys.authenticate, credentials.credentials)
         if not key.allows(self.scope):
             raise PermissionDeniedError(f"this API key does not have the {self.scope!r} scope")
         state.limiter.check(key, state.settings.rate_limit_per_minute)
