@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from test_service_support import Service, bank_with_photo, upload
+from test_service_support import Service, bank_with_photo, make_settings, running_service, upload
+
+from brightline.store import Database
 
 pytestmark = pytest.mark.anyio
 pytest_plugins = ("test_service_support",)
@@ -236,3 +239,40 @@ async def test_readyz_is_503_when_the_index_goes_stale(service: Service) -> None
     service.state.keeper.max_age_seconds = 0.0
     stale = await service.client.get("/readyz")
     assert stale.status_code == 503 and stale.json()["status"] == "not_ready"
+
+
+async def test_buffered_scan_counts_are_written_at_shutdown(
+    tmp_path: Path, database_url: str, photos: list[bytes]
+) -> None:
+    settings = make_settings(tmp_path, database_url, scan_counter_flush_seconds=3600)
+    async for service in running_service(settings):
+        for _ in range(3):
+            response = await service.client.post("/v1/scan", files=upload(photos[3]), headers=service.auth("scan"))
+            assert response.status_code == 200 and response.json()["matched"] is False
+        db_url = service.state.settings.effective_database_url
+        assert _counter_rows(db_url) == []  # still in memory: no write transaction per scan
+    assert _counter_rows(db_url) == [3]
+
+
+async def test_idle_buffered_counts_are_written_by_the_background_flush(
+    tmp_path: Path, database_url: str, photos: list[bytes]
+) -> None:
+    settings = make_settings(tmp_path, database_url, scan_counter_flush_seconds=0.1)
+    async for service in running_service(settings):
+        response = await service.client.post("/v1/scan", files=upload(photos[3]), headers=service.auth("scan"))
+        assert response.status_code == 200
+        db_url = service.state.settings.effective_database_url
+        for _ in range(100):
+            if _counter_rows(db_url) == [1]:
+                break
+            await asyncio.sleep(0.05)
+        assert _counter_rows(db_url) == [1]
+
+
+def _counter_rows(url: str) -> list[int]:
+    db = Database(url)
+    try:
+        with db.engine.connect() as conn:
+            return [int(n) for n in conn.execute(sa.text("SELECT scans FROM scan_counters")).scalars()]
+    finally:
+        db.dispose()

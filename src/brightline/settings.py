@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     max_index_age_seconds: float = Field(
         default=5.0, gt=0, description="Service: /readyz fails when the index was last refreshed longer ago."
     )
+    scan_counter_flush_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Service: non-matching scans are counted in memory and written this often; 0 = a write per scan.",
+    )
     max_request_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1, description="Service: request bodies larger than this get 413."
     )

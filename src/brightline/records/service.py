@@ -7,18 +7,20 @@ its caller metadata, its hashes and one match event per hit, all in one transact
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from brightline.errors import ScanRecordNotFoundError, StoreError, ValidationError
 from brightline.matching import Match
+from brightline.records.counters import NO_KEY, CounterBuffer, CounterKey, bump_counter, write_counts
 from brightline.records.types import MatchEvent, ScanMetadata, ScanRecord
 from brightline.signals.hashing import MediaHashes
 from brightline.store.audit import append_audit
@@ -32,10 +34,10 @@ from brightline.store.models import (
     utcnow,
 )
 
+log = logging.getLogger(__name__)
 MAX_PAGE = 1000
 # The closest hits of one scan that its match.recorded audit record lists (keeps the record small).
 MAX_AUDITED_HITS = 100
-NO_KEY = 0  # scan_counters.api_key_id for scans made without an API key (part of the primary key)
 _CONTENT_TYPE_RE = re.compile(r"[a-z][a-z0-9_.+/-]{0,31}")
 # First key of the PostgreSQL advisory lock serialising keyless idempotent writes (see record_scan).
 _IDEMPOTENCY_LOCK_KEY = 0x6272_6964  # "brid"
@@ -88,25 +90,6 @@ def _aware(name: str, value: datetime | None) -> datetime | None:
     return value
 
 
-def _bump_counter(conn: Connection, day: date, content_type: str, api_key_id: int | None, matched: bool) -> None:
-    """Add one scan (and one match, if it matched) to the day's counter, creating the row if needed."""
-    values = {
-        "day": day,
-        "content_type": content_type,
-        "api_key_id": NO_KEY if api_key_id is None else api_key_id,
-        "scans": 1,
-        "matched": int(matched),
-    }
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(scan_counters_table).values(**values)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[_C.day, _C.content_type, _C.api_key_id],
-            set_={"scans": _C.scans + 1, "matched": _C.matched + int(matched)},
-        )
-    )
-
-
 def _event(row: Sequence[Any]) -> MatchEvent:
     (event_id, scan_id, created_at, bank, entry_id, signal_type, distance, variant, account_id, content_id) = row
     return MatchEvent(
@@ -124,10 +107,44 @@ def _event(row: Sequence[Any]) -> MatchEvent:
 
 
 class RecordService:
-    """Scan records, match events and scan counters; each public method is one transaction."""
+    """Scan records, match events and scan counters; each public method is one transaction.
 
-    def __init__(self, db: Database) -> None:
+    With ``counter_flush_seconds`` > 0, non-matching scans are counted in memory and written
+    at most that often (see ``brightline.records.counters``); call ``flush_counters`` at exit.
+    """
+
+    def __init__(self, db: Database, *, counter_flush_seconds: float = 0.0) -> None:
         self._db = db
+        self._buffer = CounterBuffer(counter_flush_seconds) if counter_flush_seconds > 0 else None
+
+    def flush_counters(self) -> int:
+        """Write the buffered non-matching scan counts now; returns how many scans were written."""
+        with self._pending_counts() as counts:
+            if counts:
+                with self._db.session(write=True) as session:
+                    write_counts(session.connection(), counts)
+        return sum(counts.values())
+
+    def flush_counters_if_due(self) -> int:
+        """``flush_counters`` when the interval has passed; never raises (a busy database retries later)."""
+        if self._buffer is None or not self._buffer.due():
+            return 0
+        try:
+            return self.flush_counters()
+        except StoreError as exc:
+            log.warning("could not write scan counters (kept for the next flush): %s", exc)
+            return 0
+
+    @contextmanager
+    def _pending_counts(self) -> Iterator[dict[CounterKey, int]]:
+        """The buffered counts, handed back to the buffer if the block that writes them fails."""
+        counts = dict(self._buffer.take()) if self._buffer is not None else {}
+        try:
+            yield counts
+        except BaseException:
+            if self._buffer is not None and counts:
+                self._buffer.restore(counts)
+            raise
 
     def record_scan(
         self,
@@ -154,13 +171,19 @@ class RecordService:
         if not all(isinstance(m, Match) for m in found):
             raise ValidationError("matches must be Match objects")
         now = utcnow()
+        key: CounterKey = (now.date(), content_type, NO_KEY if api_key_id is None else api_key_id)
         if not found:
-            with self._db.session(write=True) as session:
-                _bump_counter(session.connection(), now.date(), content_type, api_key_id, matched=False)
+            if self._buffer is None:
+                with self._db.session(write=True) as session:
+                    bump_counter(session.connection(), key)
+            elif self._buffer.add(key):
+                self.flush_counters_if_due()
             return None
         try:
-            with self._db.session(write=True) as session:
+            # A match writes anyway: the buffered counts ride along in its transaction.
+            with self._pending_counts() as pending, self._db.session(write=True) as session:
                 conn = session.connection()
+                write_counts(conn, pending)
                 if idempotency_key is not None:
                     if api_key_id is None and conn.dialect.name == "postgresql":
                         # NULLs never clash in a UNIQUE constraint, so keyless retries are serialised by a
@@ -240,6 +263,7 @@ class RecordService:
             stmt = stmt.where(_C.day >= since)
         if until is not None:
             stmt = stmt.where(_C.day <= until)
+        self.flush_counters()  # this process's buffered counts first, so the answer is complete
         with self._db.session() as session:
             rows = session.execute(stmt.order_by(_C.day, _C.content_type, _C.api_key_id)).all()
         return [
@@ -334,7 +358,7 @@ class RecordService:
                 for m in matches
             ],
         )
-        _bump_counter(conn, now.date(), content_type, api_key_id, matched=True)
+        bump_counter(conn, (now.date(), content_type, NO_KEY if api_key_id is None else api_key_id), matched=1)
         hits = [
             {
                 "bank": m.bank,

@@ -23,6 +23,7 @@ from brightline.actions import (
 )
 from brightline.appeals import AppealService
 from brightline.banks import BankService
+from brightline.records import RecordService
 from brightline.reporting.holds import HoldService
 from brightline.reporting.listeners import ReportOnConfirm
 from brightline.reporting.service import ReportService
@@ -114,3 +115,15 @@ async def deliver_webhooks(
             log.exception("webhook delivery pass failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every_s)
+
+
+async def flush_counters_periodically(records: RecordService, stop: asyncio.Event, every_s: float) -> None:
+    """Write buffered scan counts every ``every_s`` while idle, and once more when ``stop`` is set."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
+        await asyncio.to_thread(records.flush_counters_if_due)
+    try:
+        await asyncio.to_thread(records.flush_counters)
+    except Exception:  # shutting down: say what was lost rather than hide it
+        log.exception("scan counters could not be written at shutdown")
