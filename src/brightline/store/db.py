@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from brightline.errors import ConfigurationError, StoreError
+from brightline.store.write_gate import WriteGate
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
@@ -114,10 +115,13 @@ class Database:
         self.url = _parse_url(url)
         self.dialect_name = self.url.get_backend_name()
         kwargs: dict[str, Any] = {"future": True}
+        self._gate: WriteGate | None = None
         if self.dialect_name == "sqlite":
             path = _sqlite_file(self.url)
             if path is not None:
                 path.expanduser().parent.mkdir(parents=True, exist_ok=True)
+                if WriteGate.supported():
+                    self._gate = WriteGate(path.expanduser(), timeout_s=_SQLITE_BUSY_TIMEOUT_S)
             kwargs["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_S}
         else:
             kwargs["pool_pre_ping"] = True
@@ -155,7 +159,7 @@ class Database:
         transaction see the same committed state (REPEATABLE READ on PostgreSQL).
         """
         bind = self._write_engine if write else self._snapshot_engine if snapshot else self._engine
-        with _store_errors():
+        with _store_errors(), self._writer(write):
             session = self._sessions(bind=bind)
             try:
                 yield session
@@ -169,8 +173,12 @@ class Database:
     @contextmanager
     def write_connection(self) -> Iterator[Connection]:
         """A Core connection in one write transaction (committed on success)."""
-        with _store_errors(), self._write_engine.begin() as conn:
+        with _store_errors(), self._writer(True), self._write_engine.begin() as conn:
             yield conn
+
+    def _writer(self, write: bool) -> AbstractContextManager[object]:
+        """The SQLite write gate for a write transaction (see store/write_gate.py); nothing otherwise."""
+        return self._gate.hold() if write and self._gate is not None else nullcontext()
 
     def _alembic_config(self, conn: Connection | None = None) -> Config:
         config = Config()
