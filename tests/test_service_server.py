@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +193,89 @@ def test_serve_with_several_workers(server_env: dict[str, str], admin_token: str
             _wait_for(lambda: all(len(_matches(client, headers)) == 1 for _ in range(6)), MAX_AGE_S)
     finally:
         server.stop()
+
+
+def _worker_pids(parent: int) -> list[int]:
+    """The direct children of ``parent`` that run brightline workers (Linux /proc)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            # multiprocessing's resource tracker is a child too; workers run the spawn entry point.
+            if int(stat[1]) == parent and b"resource_tracker" not in command:
+                pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def _connections_per_pid(pids: list[int], port: int) -> dict[int, int]:
+    """Established TCP connections on local ``port`` held by each pid (Linux /proc)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":  # 01 = ESTABLISHED
+                inodes.add(fields[9])
+    counts = {}
+    for pid in pids:
+        held = 0
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                held += 1
+        counts[pid] = held
+    return counts
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_workers_share_connections_opened_all_at_once(server_env: dict[str, str], tmp_path: Path) -> None:
+    server = _start(server_env, tmp_path / "w.log", "--workers", "2")
+    clients = [httpx.Client(base_url=server.url, timeout=30.0) for _ in range(32)]
+    try:
+        workers = _worker_pids(server.proc.pid)
+        assert len(workers) == 2
+        # A connection pool opened in one burst: with one shared socket the first worker took them all.
+        with ThreadPoolExecutor(32) as pool:
+            assert all(r.status_code == 200 for r in pool.map(lambda c: c.get("/healthz"), clients))
+        counts = _connections_per_pid(workers, server.port)
+        assert sum(counts.values()) == 32, counts
+        # The kernel spreads them (binomial: 5 or fewer on one side is about 1 in 9,000).
+        assert min(counts.values()) >= 6, counts
+    finally:
+        for client in clients:
+            client.close()
+        server.stop()
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_worker_that_dies_is_replaced_on_the_same_port(server_env: dict[str, str], tmp_path: Path) -> None:
+    server = _start(server_env, tmp_path / "k.log", "--workers", "2")
+    try:
+        first = _worker_pids(server.proc.pid)
+        assert len(first) == 2
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = _worker_pids(server.proc.pid)
+            if len(now) == 2 and first[0] not in now:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"no replacement worker: {server.log_path.read_text()}")
+        server.wait_ready()
+        # New connections reach both workers again, the replacement included.
+        for _ in range(20):
+            with httpx.Client(base_url=server.url, timeout=30.0) as client:
+                assert client.get("/readyz").status_code == 200
+        assert server.proc.poll() is None
+    finally:
+        server.stop()
+    assert server.proc.returncode == 0

@@ -7,9 +7,8 @@ from typing import Annotated
 import typer
 
 from brightline.cli.context import fail, get_context
+from brightline.cli.workers import APP_FACTORY, reuse_port_supported, serve_workers
 from brightline.errors import BrightlineError
-
-APP_FACTORY = "brightline.service.app:create_app"
 
 
 def serve_command(
@@ -38,8 +37,15 @@ def serve_command(
         raise fail(cli, exc) from None
     bind_host = host if host is not None else settings.host
     bind_port = port if port is not None else settings.port
-    if workers > 1:
+    if workers > 1 and reuse_port_supported():
         # Each worker process imports the factory and builds its own app from the environment.
+        options = {"log_level": log_level, "access_log": access_log}
+        status = serve_workers(bind_host, bind_port, workers, options)
+        if status:
+            raise typer.Exit(status)
+        return
+    if workers > 1:
+        # No SO_REUSEPORT here: uvicorn's shared socket (one worker may take most connections).
         uvicorn.run(
             APP_FACTORY,
             factory=True,
@@ -51,7 +57,7 @@ def serve_command(
         )
         return
     try:
-        app = create_app(settings)
+        app = create_app(settings, settle=True)
     except BrightlineError as exc:
         raise fail(cli, exc) from None
     uvicorn.run(app, host=bind_host, port=bind_port, log_level=log_level, access_log=access_log)

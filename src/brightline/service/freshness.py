@@ -152,10 +152,18 @@ class IndexKeeper:
             "last_error": self.last_error,
         }
 
-    async def run(self, interval_seconds: float, stop: asyncio.Event) -> None:
-        """Refresh every ``interval_seconds``, off the event loop, until ``stop`` is set."""
+    async def run(
+        self, interval_seconds: float, stop: asyncio.Event, *, after_first_load: Callable[[], None] | None = None
+    ) -> None:
+        """Refresh every ``interval_seconds``, off the event loop, until ``stop`` is set.
+
+        ``after_first_load`` runs once, in the refresh thread, after the first load succeeds.
+        """
         while not stop.is_set():
             # Not cancelled mid-refresh: the thread would run on after the database is closed.
-            await asyncio.to_thread(self.try_refresh)
+            loaded = await asyncio.to_thread(self.try_refresh)
+            if loaded and after_first_load is not None:
+                await asyncio.to_thread(after_first_load)
+                after_first_load = None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval_seconds)
