@@ -6,13 +6,20 @@ server as a subprocess for each --workers value in turn and drives it with wrk (
 generator; `apt-get install wrk`) at a fixed number of connections for --seconds per endpoint.
 /healthz is measured against the same server in the same run as the baseline: the cost of the
 HTTP stack alone. Scans upload the 16 BSDS500 JPEGs closest to 100 KB.
+
+wrk measures at saturation: its latency is mostly the queue in front of a busy server. Each
+endpoint is then also driven open-loop at a fixed rate (--rate, by default the issue's targets:
+/v1/match 2,000/s and /v1/scan 150/s) by bench/loadgen.py, whose latencies count from when each
+request was due: the latency a platform sending that load would see.
 Usage: python bench/bench_service.py [--bank-size 1000000] [--seconds 10] [--connections 16]
        [--workers 1 --workers 2] [--wrk-cpus 1] [--data-dir DIR] [--serve-arg=--no-access-log]
+       [--rate match=2000 --rate scan=150]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import random
@@ -24,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -33,6 +41,8 @@ BIN = Path(sys.executable).parent / "brightline"
 SCAN_PHOTOS = 16
 BANK_EVERY = 8  # every 8th scan photo is banked, so 1 scan in 8 matches and is recorded
 BOUNDARY = "brightlinebenchboundary7d0a"
+LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
+DEFAULT_RATES = {"match": 2000.0, "scan": 150.0}
 
 # wrk script: bodies are built once per wrk thread in init(), so the client does no per-request work
 # beyond picking one; done() prints one JSON line the harness reads.
@@ -76,9 +86,10 @@ function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'RESULT {"requests": %%d, "duration_us": %%d, "non2xx": %%d, "socket_errors": %%d, '
-    .. '"p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "max_us": %%d}\n',
+    .. '"p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "p999_us": %%d, "max_us": %%d}\n',
     summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9),
+    latency.max))
 end
 """
 
@@ -181,6 +192,45 @@ def _wrk(args: argparse.Namespace, script: Path, base: str, seconds: int, server
     return result
 
 
+def _raw_requests(kind: str, token: str, photos: list[Path]) -> list[bytes]:
+    """Whole HTTP/1.1 requests for the open-loop client: the same bodies the wrk script sends."""
+    rng = random.Random(1)
+    if kind == "match":
+        bodies = [
+            json.dumps({"signals": [{"type": "pdq", "value": f"{rng.getrandbits(256):064x}"}]}).encode()
+            for _ in range(4096)
+        ]
+        content_type = "application/json"
+    else:
+        bodies = [
+            (
+                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="p{n}.jpg"\r\n'
+                "Content-Type: image/jpeg\r\n\r\n"
+            ).encode()
+            + photo.read_bytes()
+            + f"\r\n--{BOUNDARY}--\r\n".encode()
+            for n, photo in enumerate(photos)
+        ]
+        content_type = f"multipart/form-data; boundary={BOUNDARY}"
+    head = "POST /v1/{kind} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: {ctype}\r\n"
+    return [
+        head.format(kind=kind, token=token, ctype=content_type).encode()
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+        for body in bodies
+    ]
+
+
+def _paced(spec: Path, rate: float, seconds: int, server: int) -> dict[str, Any]:
+    """One open-loop run of bench/loadgen.py at ``rate``; adds the server's CPU seconds."""
+    before = _tree_cpu(server)
+    command = [sys.executable, str(LOADGEN), str(spec), "--rate", str(rate), "--seconds", str(seconds)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    result["server_cpu_s"] = _tree_cpu(server) - before
+    return result
+
+
 ENDPOINTS = (("healthz", "GET /healthz (baseline)"), ("match", "POST /v1/match"), ("scan", "POST /v1/scan"))
 
 
@@ -217,6 +267,7 @@ def _measure(
                     "p50_ms": r["p50_us"] / 1000,
                     "p90_ms": r["p90_us"] / 1000,
                     "p99_ms": r["p99_us"] / 1000,
+                    "p999_ms": r["p999_us"] / 1000,
                     # CPU per request is what the noisy shared machine cannot hide: rps depends on what else runs.
                     "server_cpu_ms": r["server_cpu_s"] * 1000 / max(1, r["requests"]),
                     "client_cpu_ms": r["client_cpu_s"] * 1000 / max(1, r["requests"]),
@@ -228,6 +279,36 @@ def _measure(
                 f"  {label}: {row['rps']:.0f} req/s, p99 {row['p99_ms']:.1f} ms, "
                 f"server CPU {row['server_cpu_ms']:.2f} ms/request"
             )
+            rate = args.rates.get(kind)
+            if rate:
+                spec = scripts / f"{kind}.json"
+                requests = _raw_requests(kind, token, photos)
+                encoded = [base64.b64encode(r).decode() for r in requests]
+                spec.write_text(json.dumps({"host": "127.0.0.1", "port": port, "requests": encoded}))
+                load = os.getloadavg()[0]
+                p = _paced(spec, rate, args.seconds, server.pid)
+                rows.append(
+                    {
+                        "workers": workers,
+                        "endpoint": f"{label} at {rate:.0f}/s",
+                        "requests": int(p["requests"]),
+                        "errors": int(p["errors"]),
+                        "rps": p["achieved_rps"],
+                        "p50_ms": p["p50_ms"],
+                        "p90_ms": p["p90_ms"],
+                        "p99_ms": p["p99_ms"],
+                        "p999_ms": p["p999_ms"],
+                        "server_cpu_ms": p["server_cpu_s"] * 1000 / max(1, p["requests"]),
+                        "client_cpu_ms": float("nan"),
+                        "load_before": load,
+                        "connections": p["connections"],
+                        "paced": True,
+                    }
+                )
+                print(
+                    f"  {label} paced at {rate:.0f}/s: p50 {p['p50_ms']:.1f} ms, p99 {p['p99_ms']:.1f} ms, "
+                    f"p99.9 {p['p999_ms']:.1f} ms, {p['errors']} errors, {p['connections']} connections"
+                )
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -247,7 +328,20 @@ def main() -> None:
     parser.add_argument("--serve-arg", action="append", default=[], help="extra `brightline serve` argument")
     parser.add_argument("--data-dir", type=Path, help="keep the store here and reuse it on later runs")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--rate",
+        action="append",
+        default=[],
+        metavar="ENDPOINT=RATE",
+        help="open-loop rate per endpoint (default match=2000 scan=150; RATE 0 skips it)",
+    )
     args = parser.parse_args()
+    args.rates = dict(DEFAULT_RATES)
+    for item in args.rate:
+        kind, _, value = item.partition("=")
+        if kind not in DEFAULT_RATES or not value:
+            parser.error(f"--rate takes match=N or scan=N, not {item!r}")
+        args.rates[kind] = float(value)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
     photos = _scan_photos()
@@ -262,15 +356,16 @@ def main() -> None:
         f"wrk CPUs {args.wrk_cpus or 'any'}, server CPUs {args.server_cpus or 'any'}, serve args {args.serve_arg}"
     )
     print(
-        "| workers | endpoint | requests | errors | req/s | p50 ms | p90 ms | p99 ms "
+        "| workers | endpoint | requests | errors | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms "
         "| server CPU ms/req | wrk CPU ms/req | load |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        client = "—" if r.get("paced") else f"{r['client_cpu_ms']:.3f}"
         print(
             f"| {r['workers']} | {r['endpoint']} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | "
-            f"{r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['server_cpu_ms']:.3f} | "
-            f"{r['client_cpu_ms']:.3f} | {r['load_before']:.1f} |"
+            f"{r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['p999_ms']:.1f} | "
+            f"{r['server_cpu_ms']:.3f} | {client} | {r['load_before']:.1f} |"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
