@@ -71,7 +71,8 @@ def test_log_in_reveal_confirm_and_see_the_queue_shrink(served: tuple[str, Servi
             expect(page).to_have_url(f"{base}/console/cases/{urgent.id}")
             media = page.locator("#case-media")
             expect(media).to_have_attribute("src", f"/console/cases/{urgent.id}/media?view=blurred")
-            page.wait_for_function("document.getElementById('case-media').complete")
+            # Not wait_for_function: its polling evaluates a string, which the console's CSP forbids.
+            expect(media).to_have_js_property("complete", True)
             assert media.evaluate("img => img.naturalWidth") > 0
             assert media.evaluate(_CHANNEL_SPREAD_JS) <= 2  # greyscale: no colour reached the browser
             page.screenshot(path=str(ARTIFACTS / "console-item-blurred.png"), full_page=True)
@@ -79,7 +80,8 @@ def test_log_in_reveal_confirm_and_see_the_queue_shrink(served: tuple[str, Servi
 
             page.keyboard.press("r")  # the reveal shortcut
             expect(media).to_have_attribute("src", f"/console/cases/{urgent.id}/media?view=clear")
-            page.wait_for_function("document.getElementById('case-media').complete")
+            # Not wait_for_function: its polling evaluates a string, which the console's CSP forbids.
+            expect(media).to_have_js_property("complete", True)
             assert media.evaluate(_CHANNEL_SPREAD_JS) > 20  # the photo, in colour
             assert state.queue.get(urgent.id).media_viewed
             page.screenshot(path=str(ARTIFACTS / "console-item-revealed.png"), full_page=True)
