@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
-from brightline.cli import workers
+from brightline.cli import app, workers
 from brightline.cli.workers import STARTUP_FAILURE, Supervisor, listening_sockets, reuse_port_supported
 
 pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="no SO_REUSEPORT here")
@@ -96,3 +99,35 @@ def test_workers_that_keep_dying_at_once_make_it_give_up(
         supervisor.processes[0].exitcode = 1  # type: ignore[union-attr]
         statuses.append(supervisor._replace_dead())
     assert statuses[:-1] == [0] * (workers.MAX_QUICK_CRASHES - 1) and statuses[-1] == 1
+
+
+def test_serve_gives_each_of_n_workers_a_share_of_the_cores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_serve_workers(host: str, port: int, count: int, options: dict[str, Any]) -> int:
+        seen.update(host=host, port=port, count=count, threads=os.environ.get("BRIGHTLINE_HASHING_THREADS"))
+        return 0
+
+    monkeypatch.setattr("brightline.cli.serve.serve_workers", fake_serve_workers)
+    monkeypatch.setattr("brightline.cli.serve.os.cpu_count", lambda: 8)
+    # "0" (automatic) through monkeypatch, so the value serve writes is undone after the test.
+    monkeypatch.setenv("BRIGHTLINE_HASHING_THREADS", "0")
+    monkeypatch.setenv("BRIGHTLINE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("BRIGHTLINE_DATABASE_URL", "")
+    result = CliRunner().invoke(app, ["serve", "--workers", "4", "--port", "0"])
+    assert result.exit_code == 0, result.output
+    assert seen == {"host": "127.0.0.1", "port": 0, "count": 4, "threads": "2"}
+
+
+def test_serve_keeps_a_hashing_thread_count_that_was_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str | None] = []
+    monkeypatch.setattr(
+        "brightline.cli.serve.serve_workers",
+        lambda *_args: seen.append(os.environ.get("BRIGHTLINE_HASHING_THREADS")) or 0,
+    )
+    monkeypatch.setenv("BRIGHTLINE_HASHING_THREADS", "5")
+    monkeypatch.setenv("BRIGHTLINE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("BRIGHTLINE_DATABASE_URL", "")
+    result = CliRunner().invoke(app, ["serve", "--workers", "2", "--port", "0"])
+    assert result.exit_code == 0, result.output
+    assert seen == ["5"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_service_support import Service, make_settings
+from test_service_support import Service, make_settings, running_service, upload
 
 from brightline.banks import EntryInput
 from brightline.service.app import create_app
@@ -142,3 +142,13 @@ async def test_apps_built_for_tests_leave_the_heap_alone(tmp_path: Path, databas
         await asyncio.sleep(0.2)  # past the point where a served app would have frozen
         assert keeper.status()["loaded"] is True
         assert gc.get_freeze_count() == 0
+
+
+async def test_hashing_threads_bound_the_uploads_hashed_at_once(
+    tmp_path: Path, database_url: str, photos: list[bytes]
+) -> None:
+    settings = make_settings(tmp_path, database_url, hashing_threads=3)
+    async for service in running_service(settings):
+        response = await service.client.post("/v1/hash", files=upload(photos[0]), headers=service.auth("hash"))
+        assert response.status_code == 200
+        assert service.app.state.hashing_slots.total_tokens == 3

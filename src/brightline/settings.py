@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Service: non-matching scans are counted in memory and written this often; 0 = a write per scan.",
     )
+    hashing_threads: int = Field(
+        default=0,
+        ge=0,
+        description="Service: media hashed at once per worker; 0 = CPU cores divided by `serve --workers`.",
+    )
     max_request_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1, description="Service: request bodies larger than this get 413."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -37,6 +38,9 @@ def serve_command(
         raise fail(cli, exc) from None
     bind_host = host if host is not None else settings.host
     bind_port = port if port is not None else settings.port
+    if workers > 1 and not settings.hashing_threads:
+        # Each worker hashes on cores / N threads, so the host runs one hashing thread per core.
+        os.environ["BRIGHTLINE_HASHING_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
     if workers > 1 and reuse_port_supported():
         # Each worker process imports the factory and builds its own app from the environment.
         options = {"log_level": log_level, "access_log": access_log}

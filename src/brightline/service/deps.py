@@ -52,10 +52,15 @@ class ScopeGuard:
 
 
 def hashing_slots(request: Request) -> CapacityLimiter:
-    """This app's limit on concurrent hashing threads: one per CPU core (made on first use, in the loop)."""
+    """This app's limit on concurrent hashing threads (made on first use, in the loop).
+
+    BRIGHTLINE_HASHING_THREADS, or one per CPU core: `serve --workers N` sets it to cores / N, since
+    more hashing threads than cores on a host only queue for the cores and the GIL.
+    """
     limiter = getattr(request.app.state, "hashing_slots", None)
     if not isinstance(limiter, CapacityLimiter):
-        limiter = CapacityLimiter(os.cpu_count() or 1)
+        threads = get_state(request).settings.hashing_threads or os.cpu_count() or 1
+        limiter = CapacityLimiter(threads)
         request.app.state.hashing_slots = limiter
     return limiter
 
