@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -210,22 +211,41 @@ class BankService(BankReads):
         bits = plain_hex_bits(kind)
         if bits is None or codes.ndim != 2 or codes.dtype != np.uint8 or codes.shape[1] * 8 != bits:
             raise ValidationError(f"packed values do not fit signal type {kind.name!r}")
+        clean_source = bounded_text(source, MAX_SOURCE_CHARS, "source").strip()
+        # The digest of the values (a hash per value, ~1.6 s per million) is worked out on a second
+        # core while the database inserts them; it is used when every value turns out to be new.
+        with ThreadPoolExecutor(1, thread_name_prefix="bank-digest") as digests:
+            pending = digests.submit(packed_delta, kind.name, codes)
+            try:
+                return self._add_hashes(bank_name, kind.name, codes, total, clean_source, actor, pending)
+            finally:
+                pending.cancel()
+
+    def _add_hashes(
+        self,
+        bank_name: str,
+        signal_type: str,
+        codes: npt.NDArray[np.uint8],
+        total: int,
+        clean_source: str,
+        actor: str,
+        pending: Future[Delta | None],
+    ) -> AddResult:
         with self._db.session(write=True) as session:
             conn = session.connection()
             revision = revisions.bump_revision(conn)
             bank = self._bank_row(conn, bank_name)
-            clean_source = bounded_text(source, MAX_SOURCE_CHARS, "source").strip()
             added = insert_hashes(
                 conn,
                 bank_id=bank.id,
                 bank_domain=bank.domain,
                 revision=revision,
-                signal_type=kind.name,
+                signal_type=signal_type,
                 codes=codes,
                 source=clean_source,
             )
             # Every value new (the usual bulk import): the digest comes from the values, without a read back.
-            plus = packed_delta(kind.name, codes) if added == codes.shape[0] else None
+            plus = pending.result() if added == codes.shape[0] else None
             if plus is None:
                 plus = rows_delta(conn, (_E.revision == revision) & (_E.bank_id == bank.id))[0]
             audit_events.added(
