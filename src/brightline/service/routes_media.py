@@ -2,8 +2,9 @@
 
 Hashing is CPU-bound, so /v1/hash and /v1/scan do their work in one threadpool call, at most
 ``hashing_threads`` at a time per worker (``hashing_slots``; one per core per host by default):
-more threads would only contend for the cores, the GIL and the database. /v1/match looks a small batch up on the event loop, cheaper than a
-threadpool hop; large batches, and lookups that would wait for a refresh, go to the threadpool.
+more threads would only contend for the cores, the GIL and the database. /v1/match looks a
+small batch up on the event loop, cheaper than a threadpool hop; large batches, and lookups
+that would wait for a refresh, go to the threadpool.
 """
 
 from __future__ import annotations
