@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from brightline.signals.pdq import PdqSignal, pdq_hash_pixels
-from brightline.signals.pdq_core import DIHEDRAL_NAMES, bits_to_hex, window_size
+from brightline.signals.pdq_core import DIHEDRAL_NAMES, bits_to_hex, pdq_from_pixels, window_size
 
 VARIANTS = ["rot90", "rot180", "rot270", "flipx", "flipy", "flipplus1", "flipminus1"]
 
@@ -92,3 +92,12 @@ def test_bits_to_hex_sets_bit_k_as_row_times_16_plus_column() -> None:
 def test_rejects_pixels_of_the_wrong_shape() -> None:
     with pytest.raises(ValueError, match="shape"):
         pdq_hash_pixels(np.zeros((10, 10, 4), dtype=np.uint8))
+
+
+def test_grey_pixels_hash_like_their_float32_luma() -> None:
+    # uint8 grey goes into the filter as it is (read as float32 there): the same hash as its luma.
+    rng = np.random.default_rng(7)
+    for rows, cols in ((5, 9), (64, 64), (300, 517), (1031, 129)):
+        grey = rng.integers(0, 256, (rows, cols), dtype=np.uint8)
+        for dihedral in (False, True):
+            assert pdq_from_pixels(grey, dihedral) == pdq_from_pixels(grey.astype(np.float32), dihedral)
