@@ -277,8 +277,7 @@ class ApiKeyService:
         if info is None:
             return None
         with self._lock:
-            last = self._touched.get(info.id)
-            if last is None or now - last >= LAST_USED_EVERY_S:
+            if self._touch_due(info.id, now):
                 return None
         return info
 
@@ -311,11 +310,15 @@ class ApiKeyService:
             raise AuthenticationError(_GENERIC)
         return _info(row)
 
+    def _touch_due(self, key_id: int, now: float) -> bool:
+        """Whether last use should be written now (call with the lock held)."""
+        last = self._touched.get(key_id)
+        return last is None or now - last >= LAST_USED_EVERY_S
+
     def _touch(self, key_id: int, now: float) -> None:
         """Record last use at most once a minute per key per process."""
         with self._lock:
-            last = self._touched.get(key_id)
-            if last is not None and now - last < LAST_USED_EVERY_S:
+            if not self._touch_due(key_id, now):
                 return
             self._touched[key_id] = now
         try:

@@ -71,7 +71,7 @@ class Supervisor:
 
     sockets: list[socket.socket]
     options: dict[str, Any]
-    processes: list[BaseProcess | None] = field(default_factory=list)
+    processes: list[BaseProcess] = field(default_factory=list)
     _stopping: bool = False
     _quick_crashes: int = 0
     _started: dict[int, float] = field(default_factory=dict)
@@ -109,7 +109,7 @@ class Supervisor:
 
     def _replace_dead(self) -> int:
         for slot, process in enumerate(self.processes):
-            if process is None or process.is_alive():
+            if process.is_alive():
                 continue
             code = process.exitcode
             if code == STARTUP_FAILURE:
@@ -125,7 +125,7 @@ class Supervisor:
         return 0
 
     def _stop_all(self) -> None:
-        live = [p for p in self.processes if p is not None and p.is_alive()]
+        live = [p for p in self.processes if p.is_alive()]
         for process in live:
             process.terminate()  # SIGTERM: uvicorn finishes the requests in flight, then runs the lifespan exit
         deadline = time.monotonic() + GRACE_S
