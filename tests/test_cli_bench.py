@@ -38,6 +38,7 @@ def test_bench_match_json_reports_exact_recall() -> None:
     assert report["recall"] == 1.0 and report["exact"] is True
     assert report["hits"] > 0  # planted near copies are found
     assert report["update_visible"] is True
+    assert report["update_warmup_s"] > 0  # timed apart from the 10k update
     assert report["rss_mb"] > 0 and report["fresh_process"]["entries"] == 20000
 
 
@@ -67,6 +68,7 @@ def test_bench_match_realistic_bank_and_table(monkeypatch: pytest.MonkeyPatch) -
     assert code == 0, out
     assert seen == [(0, 3)]
     assert "faiss IndexBinaryFlat" in out and "recall 1.000" in out
+    assert "first-use kernel warm-up" in out
 
 
 def test_bench_match_without_faiss_fails_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:

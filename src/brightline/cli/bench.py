@@ -113,7 +113,8 @@ def bench_match(
         out.print(
             f"recall {report['recall']:.3f} (exact: {report['exact']}), build {report['build_s']:.2f} s, "
             f"load {report['load_s']:.2f} s, resident {report.get('rss_mb', float('nan')):,.0f} MiB, "
-            f"add+remove {UPDATE_ROWS:,} {report['update_10k_s']:.3f} s",
+            f"add+remove {UPDATE_ROWS:,} {report['update_10k_s']:.3f} s "
+            f"(after a first-use kernel warm-up of {report['update_warmup_s']:.2f} s)",
             highlight=False,
         )
     if report["recall"] != 1.0 or not report["exact"]:
