@@ -13,7 +13,7 @@ endpoint is then also driven open-loop at a fixed rate (--rate, by default the i
 request was due: the latency a platform sending that load would see.
 Usage: python bench/bench_service.py [--bank-size 1000000] [--seconds 10] [--connections 16]
        [--workers 1 --workers 2] [--wrk-cpus 1] [--data-dir DIR] [--serve-arg=--no-access-log]
-       [--rate match=2000 --rate scan=150]
+       [--rate match=2000 --rate scan=150] [--trace-dir DIR]
 """
 
 from __future__ import annotations
@@ -221,10 +221,12 @@ def _raw_requests(kind: str, token: str, photos: list[Path]) -> list[bytes]:
     ]
 
 
-def _paced(spec: Path, rate: float, seconds: int, server: int) -> dict[str, Any]:
+def _paced(spec: Path, rate: float, seconds: int, server: int, trace: Path | None) -> dict[str, Any]:
     """One open-loop run of bench/loadgen.py at ``rate``; adds the server's CPU seconds."""
     before = _tree_cpu(server)
     command = [sys.executable, str(LOADGEN), str(spec), "--rate", str(rate), "--seconds", str(seconds)]
+    if trace is not None:
+        command += ["--trace", str(trace)]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     result["server_cpu_s"] = _tree_cpu(server) - before
@@ -286,7 +288,8 @@ def _measure(
                 encoded = [base64.b64encode(r).decode() for r in requests]
                 spec.write_text(json.dumps({"host": "127.0.0.1", "port": port, "requests": encoded}))
                 load = os.getloadavg()[0]
-                p = _paced(spec, rate, args.seconds, server.pid)
+                trace = args.trace_dir / f"{workers}-workers-{kind}.csv" if args.trace_dir else None
+                p = _paced(spec, rate, args.seconds, server.pid, trace)
                 rows.append(
                     {
                         "workers": workers,
@@ -328,6 +331,7 @@ def main() -> None:
     parser.add_argument("--serve-arg", action="append", default=[], help="extra `brightline serve` argument")
     parser.add_argument("--data-dir", type=Path, help="keep the store here and reuse it on later runs")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--trace-dir", type=Path, help="write each paced request's latency here (loadgen --trace)")
     parser.add_argument(
         "--rate",
         action="append",
