@@ -6,18 +6,26 @@ import json
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from click.testing import Result
 from typer.testing import CliRunner
 
 from brightline.banks import BankService, EntryInput
 from brightline.cli.app import app
 from brightline.errors import ScaleOutError
+from brightline.matching import Matcher
 from brightline.records import RecordService
 from brightline.scaleout import list_inputs, partition
+from brightline.scaleout.local import local_engine
 from brightline.scaleout.ray_engine import RayOptions, pool_size
 from brightline.scaleout.runner import collect
-from brightline.scaleout.sink import ParquetOutput
-from brightline.signals.hashing import hash_file
+from brightline.scaleout.sink import ParquetOutput, Recorder
+from brightline.service.wiring import build_intake, review_services
+from brightline.settings import Settings
+from brightline.signals.hashing import HashOptions, hash_file
 from brightline.store.db import Database
+from brightline.store.models_actions import evidence_table
+from brightline.store.models_cases import cases_table
 
 pytest.importorskip("pyarrow")
 
@@ -93,3 +101,54 @@ def test_local_engine_writes_checkpoints_records_once_and_resumes(
     events, _ = RecordService(db).list_matches()
     db.dispose()
     assert len({e.scan_id for e in events}) == 3  # one scan record per matched file, however often scanned
+
+
+def _review_state(env: dict[str, str]) -> tuple[list[int], dict[int, bytes]]:
+    """Scan ids with an open review case, and the kept evidence by scan id (decrypted)."""
+    settings = Settings(database_url=env["BRIGHTLINE_DATABASE_URL"], data_dir=Path(env["BRIGHTLINE_DATA_DIR"]))
+    db = Database(env["BRIGHTLINE_DATABASE_URL"])
+    with db.engine.connect() as conn:
+        cases = sorted(conn.execute(sa.select(cases_table.c.scan_id)).scalars())
+        kept = conn.execute(sa.select(evidence_table.c.id, evidence_table.c.scan_id)).all()
+    _, evidence = review_services(db, settings, BankService(db))
+    media = {scan: evidence.read(ident, actor="test", purpose="check the backlog's evidence") for ident, scan in kept}
+    db.dispose()
+    return cases, media
+
+
+def test_recorded_backlog_matches_go_to_review_with_their_files_as_evidence(
+    env: dict[str, str], photos: list[Path], tmp_path: Path
+) -> None:
+    def scan(output: str) -> Result:
+        return CliRunner().invoke(app, ["scan", str(photos[0].parent), "--record", "--output", output], env=env)
+
+    first = scan(str(tmp_path / "out1"))
+    assert first.exit_code == 1, first.output
+    assert "recorded 3 matched scans (0 already recorded); opened 3 review cases" in first.stderr
+    cases, media = _review_state(env)
+    assert len(cases) == 3 and sorted(media) == cases  # one case and the file kept, per matched file
+    assert sorted(media.values()) == sorted(p.read_bytes() for p in photos[:3])
+    again = scan(str(tmp_path / "out2"))  # a new output: every file is scanned again
+    assert "recorded 0 matched scans (3 already recorded); opened 0 review cases" in again.stderr
+    assert _review_state(env)[0] == cases  # replays open no second case
+
+
+def test_a_file_changed_after_hashing_is_not_kept_as_evidence_but_still_reviewed(
+    env: dict[str, str], photos: list[Path], tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy.png"
+    copy.write_bytes(photos[0].read_bytes())
+    db = Database(env["BRIGHTLINE_DATABASE_URL"])
+    settings = Settings(database_url=env["BRIGHTLINE_DATABASE_URL"], data_dir=Path(env["BRIGHTLINE_DATA_DIR"]))
+    banks = BankService(db)
+    matcher = Matcher(banks)
+    matcher.refresh()
+    rows = list(local_engine(matcher, HashOptions(), None, 1)(partition(list_inputs([str(copy)]), 10)))
+    assert rows[0]["matched"]
+    copy.write_bytes(photos[1].read_bytes())  # replaced between hashing and recording
+    recorder = Recorder(RecordService(db), build_intake(db, settings, banks))
+    recorder.record(rows)
+    db.dispose()
+    assert (recorder.counts.new, recorder.counts.cases, recorder.counts.without_evidence) == (1, 1, 1)
+    cases, media = _review_state(env)
+    assert len(cases) == 1 and media == {}

@@ -40,7 +40,7 @@ def backlog_scan(
     job = ScanJob(tuple(inputs), options, banks, partition_size, output)
     try:
         matcher = cli.matcher(dihedral=dihedral)
-        recorder = Recorder(RecordService(cli.db)) if record else None
+        recorder = _recorder(cli) if record else None
         if engine == "ray":
             summary = _run_ray(cli, job, matcher, address, actors, recorder, as_json)
         else:
@@ -50,6 +50,14 @@ def backlog_scan(
         raise fail(cli, exc) from None
     _print_summary(cli, summary, output)
     raise typer.Exit(EXIT_MATCH if summary.matched else EXIT_OK)
+
+
+def _recorder(cli: CliContext) -> Recorder:
+    """A recorder that also takes each new match record into review, as ``POST /v1/scan`` does."""
+    from brightline.service.wiring import build_intake  # the review stack loads only for --record
+
+    intake = build_intake(cli.db, cli.settings, cli.banks)
+    return Recorder(RecordService(cli.db), intake, max_bytes=cli.settings.max_file_bytes)
 
 
 def _run_ray(
@@ -101,8 +109,12 @@ def _print_summary(cli: CliContext, summary: Summary, output: str | None) -> Non
     parts = [f"scanned {summary.files} files: {summary.matched} matched, {summary.errors} errors"]
     if summary.skipped_partitions:
         parts.append(f"skipped {summary.skipped_files} files in {summary.skipped_partitions} finished partitions")
-    if summary.records.new or summary.records.replayed:
-        parts.append(f"recorded {summary.records.new} matched scans ({summary.records.replayed} already recorded)")
+    records = summary.records
+    if records.new or records.replayed:
+        parts.append(f"recorded {records.new} matched scans ({records.replayed} already recorded)")
+        parts.append(f"opened {records.cases} review cases")
+    if records.without_evidence:
+        parts.append(f"{records.without_evidence} matched files changed or vanished before they could be kept")
     if output:
         parts.append(f"results in {output}")
     cli.err.print("; ".join(parts), highlight=False)

@@ -14,16 +14,21 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from brightline.records import RecordService
-from brightline.records.types import ScanMetadata
-from brightline.scaleout.listing import Partition, filesystem_for, import_pyarrow_fs
+from brightline.records.types import ScanMetadata, ScanRecord
+from brightline.scaleout.listing import Partition, filesystem_for, import_pyarrow_fs, is_uri
 from brightline.scaleout.rows import COLUMNS, Row, arrow_schema, row_hashes
 from brightline.store.models import MAX_IDENTIFIER
 
+if TYPE_CHECKING:  # the review layer is needed only by a driver that records; workers stay light
+    from brightline.matching.results import Match
+    from brightline.review.intake import Intake
+
 MANIFEST = "_manifest.json"
 SOURCE = "backlog"  # scan_records.source of backlog scans
+ACTOR = "backlog-scan"  # who the audit log says took the evidence and opened the case
 
 
 def idempotency_key(row: Row) -> str:
@@ -45,13 +50,22 @@ class RecordCounts:
 
     new: int = 0
     replayed: int = 0
+    cases: int = 0  # review cases opened for the new records
+    without_evidence: int = 0  # new records whose file could not be kept (changed, gone or too large)
 
 
 class Recorder:
-    """Records matched rows with RecordService, one idempotent scan record per matched file."""
+    """Records matched rows with RecordService, one idempotent scan record per matched file.
 
-    def __init__(self, records: RecordService) -> None:
+    With an ``intake``, each new record then goes through review intake as an upload to
+    ``POST /v1/scan`` does: the rules run, the file is kept (encrypted) as evidence and a case is
+    opened for a human. Replayed records were taken in when they were first written.
+    """
+
+    def __init__(self, records: RecordService, intake: Intake | None = None, *, max_bytes: int = 512 << 20) -> None:
         self._records = records
+        self._intake = intake
+        self._max_bytes = max_bytes
         self.counts = RecordCounts()
 
     def record(self, rows: Sequence[Row]) -> None:
@@ -70,10 +84,40 @@ class Recorder:
                 content_type="video" if row.get("video") else "image",
                 matches=matches,
             )
-            if stored is not None and stored.replayed:
+            if stored is None:
+                continue
+            if stored.replayed:
                 self.counts.replayed += 1
-            elif stored is not None:
-                self.counts.new += 1
+                continue
+            self.counts.new += 1
+            if self._intake is not None:
+                self._take_in(self._intake, row, stored, matches)
+
+    def _take_in(self, intake: Intake, row: Row, stored: ScanRecord, matches: Sequence[Match]) -> None:
+        media = self._matched_bytes(row)
+        if media is None:
+            self.counts.without_evidence += 1
+        result = intake.process(stored, matches, media=media, media_type=stored.content_type, actor=ACTOR)
+        if result.case_id is not None:
+            self.counts.cases += 1
+
+    def _matched_bytes(self, row: Row) -> bytes | None:
+        """The file's bytes if they are still the ones that matched (same SHA-256), else None."""
+        file = str(row["file"])
+        try:
+            if is_uri(file):
+                fs, path = filesystem_for(file)
+                with fs.open_input_stream(path) as stream:
+                    data: bytes = stream.read(self._max_bytes + 1)
+            else:
+                with open(file, "rb") as handle:
+                    data = handle.read(self._max_bytes + 1)
+        except OSError:
+            return None
+        # A file replaced since it was hashed is not the evidence of this match.
+        if len(data) > self._max_bytes or hashlib.sha256(data).hexdigest() != row["sha256"]:
+            return None
+        return data
 
 
 def _tuple_ranges(key: str, value: Any) -> Any:

@@ -14,7 +14,6 @@ import httpx
 from fastapi import FastAPI
 
 from brightline import __version__
-from brightline.actions import EvidenceStore, key_provider_from_settings
 from brightline.auth import ApiKeyService, RateLimiter
 from brightline.auth.reviewers import ReviewerService
 from brightline.banks import BankService
@@ -24,8 +23,6 @@ from brightline.privacy.audit_settings import record_settings
 from brightline.privacy.retention import retention_service_from_settings, run_retention_periodically
 from brightline.privacy.retention_policy import policy_from_settings
 from brightline.records import RecordService
-from brightline.review.feedback import EntryFeedback
-from brightline.review.queue import ReviewQueue
 from brightline.service import (
     console,
     routes_actions,
@@ -44,7 +41,12 @@ from brightline.service.freshness import IndexKeeper
 from brightline.service.limits import BodySizeLimitMiddleware
 from brightline.service.metrics import Metrics, RequestMetricsMiddleware
 from brightline.service.state import ServiceState
-from brightline.service.wiring import build_after_match, deliver_webhooks, flush_counters_periodically
+from brightline.service.wiring import (
+    build_after_match,
+    deliver_webhooks,
+    flush_counters_periodically,
+    review_services,
+)
 from brightline.settings import Settings
 from brightline.sources.service import run_sources_periodically
 from brightline.store.db import Database
@@ -72,14 +74,7 @@ def build_state(settings: Settings, *, transport: httpx.BaseTransport | None = N
         video_candidate_percent=settings.video_candidate_percent,
     )
     matcher = Matcher(banks, index_dir=settings.index_dir, options=options)
-    queue = ReviewQueue(
-        db,
-        claim_minutes=settings.review_claim_minutes,
-        daily_cap=settings.review_daily_cap,
-        # False positives feed back into the banks (disable the entry, allow-list the media).
-        listeners=[EntryFeedback(banks, db)],
-    )
-    evidence = EvidenceStore(db, settings.effective_evidence_dir, key_provider_from_settings(settings))
+    queue, evidence = review_services(db, settings, banks)
     return ServiceState(
         settings=settings,
         db=db,

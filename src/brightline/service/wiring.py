@@ -19,6 +19,7 @@ from brightline.actions import (
     NoticeService,
     RuleService,
     WebhookService,
+    key_provider_from_settings,
     webhook_secret_from_settings,
 )
 from brightline.appeals import AppealService
@@ -28,6 +29,7 @@ from brightline.reporting.holds import HoldService
 from brightline.reporting.listeners import ReportOnConfirm
 from brightline.reporting.service import ReportService
 from brightline.reporting.wiring import report_service_from_settings
+from brightline.review.feedback import EntryFeedback
 from brightline.review.intake import Intake
 from brightline.review.queue import ReviewQueue
 from brightline.settings import Settings
@@ -54,6 +56,25 @@ class AfterMatch:
     appeals: AppealService
     intake: Intake
     sources: SourceService  # hash-list feeds; their false-positive feedback listens on the queue
+
+
+def review_services(db: Database, settings: Settings, banks: BankService) -> tuple[ReviewQueue, EvidenceStore]:
+    """The review queue and the evidence store, configured from the settings."""
+    queue = ReviewQueue(
+        db,
+        claim_minutes=settings.review_claim_minutes,
+        daily_cap=settings.review_daily_cap,
+        # False positives feed back into the banks (disable the entry, allow-list the media).
+        listeners=[EntryFeedback(banks, db)],
+    )
+    evidence = EvidenceStore(db, settings.effective_evidence_dir, key_provider_from_settings(settings))
+    return queue, evidence
+
+
+def build_intake(db: Database, settings: Settings, banks: BankService) -> Intake:
+    """Review intake wired as the service wires it, for callers outside a server (backlog scans)."""
+    queue, evidence = review_services(db, settings, banks)
+    return build_after_match(db, settings, banks=banks, queue=queue, evidence=evidence).intake
 
 
 def build_after_match(
