@@ -15,6 +15,7 @@ from brightline.cli.app import app
 from brightline.errors import ScaleOutError
 from brightline.matching import Matcher
 from brightline.records import RecordService
+from brightline.review.intake import RESUME_AFTER
 from brightline.scaleout import list_inputs, partition
 from brightline.scaleout.local import local_engine
 from brightline.scaleout.ray_engine import RayOptions, pool_size
@@ -24,6 +25,7 @@ from brightline.service.wiring import build_intake, review_services
 from brightline.settings import Settings
 from brightline.signals.hashing import HashOptions, hash_file
 from brightline.store.db import Database
+from brightline.store.models import scan_records_table, utcnow
 from brightline.store.models_actions import evidence_table
 from brightline.store.models_cases import cases_table
 
@@ -152,3 +154,24 @@ def test_a_file_changed_after_hashing_is_not_kept_as_evidence_but_still_reviewed
     assert (recorder.counts.new, recorder.counts.cases, recorder.counts.without_evidence) == (1, 1, 1)
     cases, media = _review_state(env)
     assert len(cases) == 1 and media == {}
+
+
+def test_a_rerun_finishes_the_review_intake_a_crash_interrupted(
+    env: dict[str, str], photos: list[Path], tmp_path: Path
+) -> None:
+    db = Database(env["BRIGHTLINE_DATABASE_URL"])
+    matcher = Matcher(BankService(db))
+    matcher.refresh()
+    rows = list(local_engine(matcher, HashOptions(), None, 1)(partition(list_inputs([str(photos[0].parent)]), 30)))
+    Recorder(RecordService(db)).record(rows)  # recorded, then the driver died before intake
+    with db.write_connection() as conn:  # long enough ago that no intake can still be running
+        conn.execute(sa.update(scan_records_table).values(created_at=utcnow() - 2 * RESUME_AFTER))
+    db.dispose()
+    assert _review_state(env)[0] == []
+    rerun = CliRunner().invoke(app, ["scan", str(photos[0].parent), "--record"], env=env)
+    assert "recorded 0 matched scans (3 already recorded); opened 3 review cases" in rerun.stderr
+    assert "finished 3 interrupted review intakes" in rerun.stderr
+    cases, media = _review_state(env)
+    assert len(cases) == 3 and sorted(media) == cases
+    again = CliRunner().invoke(app, ["scan", str(photos[0].parent), "--record"], env=env)
+    assert "opened 0 review cases" in again.stderr and "interrupted" not in again.stderr

@@ -11,7 +11,10 @@ import pytest
 import sqlalchemy as sa
 from test_service_support import Service, bank_with_photo, make_settings, running_service, upload
 
+from brightline.review.intake import RESUME_AFTER
 from brightline.store import Database
+from brightline.store.models import scan_records_table
+from brightline.store.models_actions import evidence_table
 
 pytestmark = pytest.mark.anyio
 pytest_plugins = ("test_service_support",)
@@ -276,3 +279,36 @@ def _counter_rows(url: str) -> list[int]:
             return [int(n) for n in conn.execute(sa.text("SELECT scans FROM scan_counters")).scalars()]
     finally:
         db.dispose()
+
+
+async def test_a_retry_finishes_an_interrupted_intake_with_the_resent_upload(
+    service: Service, photos: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bank_with_photo(service, photos[0])
+    headers = {**service.auth("scan"), "Idempotency-Key": "crash-me"}
+
+    async def scan() -> dict[str, Any]:
+        response = await service.client.post("/v1/scan", files=upload(photos[0]), headers=headers)
+        assert response.status_code == 200
+        return dict(response.json())
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the worker died after recording the match")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(service.state.intake, "_open_case", crash)
+        with pytest.raises(RuntimeError):
+            await service.client.post("/v1/scan", files=upload(photos[0]), headers=headers)
+    events, _ = service.state.records.list_matches()
+    scan_id = events[0].scan_id
+    soon = await scan()  # seconds later the first intake might still be running elsewhere: left alone
+    assert soon["replayed"] is True and soon["actions"]["review_case_id"] is None
+    with service.state.db.write_connection() as conn:
+        conn.execute(sa.update(scan_records_table).values(created_at=datetime.now(UTC) - 2 * RESUME_AFTER))
+    later = await scan()
+    assert later["replayed"] is True and later["scan_id"] == scan_id
+    assert later["actions"]["review_case_id"] is not None
+    with service.state.db.engine.connect() as conn:  # stored by the first try, not stored again
+        kept = conn.execute(sa.select(evidence_table.c.scan_id)).scalars().all()
+    assert kept == [scan_id]
+    assert (await scan())["actions"]["review_case_id"] == later["actions"]["review_case_id"]

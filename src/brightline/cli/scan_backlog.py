@@ -113,6 +113,8 @@ def _print_summary(cli: CliContext, summary: Summary, output: str | None) -> Non
     if records.new or records.replayed:
         parts.append(f"recorded {records.new} matched scans ({records.replayed} already recorded)")
         parts.append(f"opened {records.cases} review cases")
+    if records.resumed:
+        parts.append(f"finished {records.resumed} interrupted review intakes")
     if records.without_evidence:
         parts.append(f"{records.without_evidence} matched files changed or vanished before they could be kept")
     if output:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,9 +29,21 @@ from brightline.records import ScanRecord
 from brightline.review.queue import ReviewQueue
 from brightline.review.types import CaseHit, CaseInfo
 from brightline.store.db import Database
+from brightline.store.models import scan_records_table, utcnow
+from brightline.store.models_actions import (
+    enforcements_table,
+    evidence_table,
+    user_notices_table,
+    webhook_deliveries_table,
+)
 from brightline.store.models_cases import cases_table
 
 log = logging.getLogger(__name__)
+
+# An intake still unfinished this long after its record was written was interrupted (a crash,
+# a killed worker) rather than still running: a replay of the scan then finishes it.
+RESUME_AFTER = timedelta(seconds=60)
+_R = scan_records_table.c
 
 # Signal types whose match means the very same file, which rules may act on at the first match.
 EXACT_SIGNAL_TYPES = frozenset({"md5", "sha256"})
@@ -121,23 +134,59 @@ class Intake:
         media_type: str,
         actor: str,
     ) -> IntakeResult:
-        """Apply the rules to a freshly recorded matching scan (a replayed one returns what it led to then)."""
-        if record.replayed:
+        """Apply the rules to a freshly recorded matching scan.
+
+        A replayed record returns what its first intake led to; if that intake was interrupted
+        (see ``interrupted``), this one finishes it from the record's own match events instead.
+        """
+        if not record.replayed:
+            return self._take_in(record, matches, media=media, media_type=media_type, actor=actor, resume=False)
+        if not self.interrupted(record):
             return self.replay(record)
+        log.warning("finishing the interrupted review intake of scan %d", record.id)
+        recorded = [
+            Match(bank=e.bank, entry_id=e.entry_id, signal_type=e.signal_type, distance=e.distance, variant=e.variant)
+            for e in record.matches
+        ]
+        return self._take_in(record, recorded, media=media, media_type=media_type, actor=actor, resume=True)
+
+    def interrupted(self, record: ScanRecord) -> bool:
+        """Whether this record's intake never finished and has had time to (a crash, a killed worker)."""
+        with self._db.engine.connect() as conn:
+            row = conn.execute(sa.select(_R.intake_at, _R.created_at).where(_R.id == record.id)).first()
+        if row is None or row.intake_at is not None:
+            return False
+        age: timedelta = utcnow() - row.created_at  # read back timezone-aware (UTCDateTime)
+        return age >= RESUME_AFTER
+
+    def _take_in(
+        self,
+        record: ScanRecord,
+        matches: Sequence[Match],
+        *,
+        media: bytes | None,
+        media_type: str,
+        actor: str,
+        resume: bool,
+    ) -> IntakeResult:
+        """Run the rules and carry out their decision; when resuming, skip what an earlier run did."""
         hits = self.hits(matches)
         if not hits:
+            self._finished(record.id)
             return IntakeResult()
         outcome = self._rules.engine().evaluate(
             hits, account_matches=count_account_matches(self._db, record.account_id)
         )
-        evidence_id = None
-        if media is not None:
+        done = _Done.of(self._db, record.id) if resume else _Done()
+        evidence_id = done.evidence_id
+        if evidence_id is None and media is not None:
             evidence_id = self._evidence.put(record.id, media, media_type=media_type, actor=actor).id
         # With no rule for these banks a match still goes to a human: nothing is acted on unseen.
-        review = outcome.review or not outcome.fired
-        case = self._open_case(record, hits, outcome, actor) if review else None
+        case_id = done.case_id
+        if (outcome.review or not outcome.fired) and case_id is None:
+            case_id = self._open_case(record, hits, outcome, actor).id
         for action, wanted in (("block", outcome.block), ("quarantine", outcome.quarantine)):
-            if wanted:
+            if wanted and action not in done.enforced:
                 self._enforcement.apply(
                     scan_id=record.id,
                     content_id=record.content_id,
@@ -146,8 +195,8 @@ class Intake:
                     rule=",".join(outcome.fired),
                     actor=actor,
                 )
-        notice = None
-        if outcome.notice is not None:
+        notice = done.notice
+        if outcome.notice is not None and notice is None:
             notice = self._notices.create(
                 scan_id=record.id,
                 account_id=record.account_id,
@@ -158,14 +207,19 @@ class Intake:
         result = IntakeResult(
             block=outcome.block,
             quarantine=outcome.quarantine,
-            case_id=case.id if case is not None else None,
+            case_id=case_id,
             evidence_id=evidence_id,
-            notice=notice,
+            notice=notice if outcome.notice is not None else None,
             rules=outcome.fired,
             withheld=outcome.withheld,
         )
-        sent = self._send_webhooks(record, hits, outcome, result)
+        sent = 0 if done.webhooks else self._send_webhooks(record, hits, outcome, result)
+        self._finished(record.id)
         return IntakeResult(**{**result.__dict__, "webhooks": sent})
+
+    def _finished(self, scan_id: int) -> None:
+        with self._db.write_connection() as conn:
+            conn.execute(sa.update(scan_records_table).where(_R.id == scan_id).values(intake_at=utcnow()))
 
     def _open_case(self, record: ScanRecord, hits: list[CaseHit], outcome: RuleOutcome, actor: str) -> CaseInfo:
         return self._queue.open_case(
@@ -213,3 +267,38 @@ class Intake:
             case_id=case_id,
             notice=notices[0].text if notices else None,
         )
+
+
+@dataclass(frozen=True)
+class _Done:
+    """What an interrupted intake of one scan had already done (empty for a fresh intake)."""
+
+    evidence_id: int | None = None
+    case_id: int | None = None
+    enforced: frozenset[str] = frozenset()
+    notice: str | None = None
+    webhooks: bool = False
+
+    @classmethod
+    def of(cls, db: Database, scan_id: int) -> _Done:
+        """Read it back from the store."""
+        with db.engine.connect() as conn:
+            evidence_id = conn.execute(
+                sa.select(evidence_table.c.id).where(evidence_table.c.scan_id == scan_id).limit(1)
+            ).scalar()
+            case_id = conn.execute(
+                sa.select(cases_table.c.id)
+                .where(cases_table.c.scan_id == scan_id, cases_table.c.kind == "match")
+                .order_by(cases_table.c.id)
+                .limit(1)
+            ).scalar()
+            enforced = conn.execute(
+                sa.select(enforcements_table.c.action).where(enforcements_table.c.scan_id == scan_id)
+            ).scalars()
+            notice = conn.execute(
+                sa.select(user_notices_table.c.text).where(user_notices_table.c.scan_id == scan_id).limit(1)
+            ).scalar()
+            webhooks = conn.execute(
+                sa.select(webhook_deliveries_table.c.id).where(webhook_deliveries_table.c.scan_id == scan_id).limit(1)
+            ).scalar()
+        return cls(evidence_id, case_id, frozenset(enforced), notice, webhooks is not None)

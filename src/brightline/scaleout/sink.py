@@ -50,7 +50,8 @@ class RecordCounts:
 
     new: int = 0
     replayed: int = 0
-    cases: int = 0  # review cases opened for the new records
+    cases: int = 0  # review cases opened for the new records (and for resumed ones)
+    resumed: int = 0  # replayed records whose interrupted intake this run finished
     without_evidence: int = 0  # new records whose file could not be kept (changed, gone or too large)
 
 
@@ -59,7 +60,8 @@ class Recorder:
 
     With an ``intake``, each new record then goes through review intake as an upload to
     ``POST /v1/scan`` does: the rules run, the file is kept (encrypted) as evidence and a case is
-    opened for a human. Replayed records were taken in when they were first written.
+    opened for a human. Replayed records were taken in when they were first written, unless that
+    intake was interrupted, which this run then finishes.
     """
 
     def __init__(self, records: RecordService, intake: Intake | None = None, *, max_bytes: int = 512 << 20) -> None:
@@ -88,6 +90,10 @@ class Recorder:
                 continue
             if stored.replayed:
                 self.counts.replayed += 1
+                # A crash after recording (a killed driver) left this match unreviewed: finish its intake.
+                if self._intake is not None and self._intake.interrupted(stored):
+                    self.counts.resumed += 1
+                    self._take_in(self._intake, row, stored, matches)
                 continue
             self.counts.new += 1
             if self._intake is not None:

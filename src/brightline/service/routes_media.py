@@ -242,7 +242,9 @@ def _scan(
         except ScanRecordNotFoundError:
             pass
         else:
-            return _record_response(earlier, replayed=True, actions=state.intake.replay(earlier))
+            if not state.intake.interrupted(earlier):
+                return _record_response(earlier, replayed=True, actions=state.intake.replay(earlier))
+            # Its intake never finished: go on with the re-sent upload, which becomes the evidence.
     hashes = hash_upload(state, file)
     matches, low_quality = state.keeper.match_hashes(hashes)
     record = state.records.record_scan(

@@ -215,6 +215,8 @@ class ScanRecordRow(Base):
     pdq_quality: Mapped[int | None] = mapped_column(sa.Integer)
     md5: Mapped[str | None] = mapped_column(sa.String(32))
     sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    # When review intake finished for this record; NULL while it runs, or if it was interrupted.
+    intake_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class MatchEventRow(Base):
