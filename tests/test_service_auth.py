@@ -86,6 +86,7 @@ CALLS = [
     Call("DELETE", "/v1/sources/{name}", "admin", 404),
     Call("PUT", "/v1/sources/{name}/credentials", "admin", 404, json={"credentials": {"token": "x"}}),
     Call("POST", "/v1/sources/{name}/sync", "admin", 404),
+    Call("POST", "/v1/sources/{name}/pause", "admin", 404),
     Call("POST", "/v1/sources/{name}/resume", "admin", 404),
 ]
 

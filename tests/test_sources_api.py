@@ -1,4 +1,4 @@
-"""Sources over HTTP and the CLI: configure, status, sync, resume; credentials never come back; provenance."""
+"""Sources over HTTP and the CLI: configure, status, sync, pause, resume; credentials never come back; provenance."""
 
 from __future__ import annotations
 
@@ -94,6 +94,26 @@ async def test_a_paused_source_answers_409_until_resumed(svc: Service, tmp_path:
     assert svc.state.banks.get_bank("feed").enabled_count == 1
 
 
+async def test_an_admin_pause_stops_syncs_and_resuming_it_confirms_nothing(svc: Service, tmp_path: Path) -> None:
+    svc.state.banks.create_bank("feed")
+    admin = svc.auth("admin")
+    path = _listing(tmp_path, range(150))
+    body = {"name": "drop", "kind": "file", "bank": "feed", "options": {"path": str(path), "signal_type": "md5"}}
+    await svc.client.post("/v1/sources", json=body, headers=admin)
+    await svc.client.post("/v1/sources/drop/sync", headers=admin)
+    paused = await svc.client.post("/v1/sources/drop/pause", params={"reason": "the partner asked"}, headers=admin)
+    assert paused.status_code == 200
+    assert paused.json()["source"]["paused_reason"] == "paused by an admin: the partner asked"
+    refused = await svc.client.post("/v1/sources/drop/sync", headers=admin)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "source_paused"
+    too_long = await svc.client.post("/v1/sources/drop/pause", params={"reason": "x" * 501}, headers=admin)
+    assert too_long.status_code == 422
+    path.write_text(md5(1) + "\n")  # 149 of 150 gone: the safety check must still see it after the resume
+    resumed = await svc.client.post("/v1/sources/drop/resume", headers=admin)
+    assert resumed.json()["result"]["status"] == "paused"
+    assert svc.state.banks.get_bank("feed").enabled_count == 150
+
+
 async def test_matches_name_their_sources_only_for_provenance_readers(svc: Service, tmp_path: Path) -> None:
     svc.state.banks.create_bank("feed")
     catalog = svc.state.after.sources.catalog
@@ -143,6 +163,12 @@ def test_cli_add_sync_status_list_remove(tmp_path: Path, database_url: str, monk
     code, out = run("source", "list")
     assert "drop" in out and "cli-secret" not in out
     assert run("source", "feedback-retry")[0] == 0
+    code, out = run("source", "pause", "drop", "--reason", "checking the feed")
+    assert code == 0 and "paused drop" in out, out
+    code, out = run("source", "status", "drop", "--json")
+    assert json.loads(out)["paused_reason"] == "paused by an admin: checking the feed"
+    code, out = run("source", "sync", "drop", "--once")
+    assert code == 2 and "paused" in out, out
     assert run("source", "resume", "drop", "--no-sync")[0] == 0
     assert run("source", "remove", "drop", "--yes")[0] == 0
     code, out = run("source", "status", "drop")

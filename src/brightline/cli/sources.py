@@ -205,6 +205,21 @@ def source_status(
             cli.out.print(line, highlight=False, markup=False)
 
 
+@source_app.command("pause")
+def source_pause(
+    ctx: typer.Context,
+    name: str,
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the status and the audit log.")] = "",
+) -> None:
+    """Stop a source's syncs until it is resumed (a suspect feed, a list owner's request)."""
+    cli = get_context(ctx)
+    try:
+        _service(cli).engine.pause(name, reason, actor=_actor())
+    except BrightlineError as exc:
+        raise fail(cli, exc) from None
+    cli.out.print(f"paused {name}; `brightline source resume {name}` starts it again", highlight=False, markup=False)
+
+
 @source_app.command("resume")
 def source_resume(
     ctx: typer.Context,

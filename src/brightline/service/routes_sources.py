@@ -1,4 +1,4 @@
-"""/v1/sources: configure hash-list sources, see their sync status, sync now, resume a paused one (scope: admin).
+"""/v1/sources: configure hash-list sources, see their sync status, sync now, pause or resume one (scope: admin).
 
 Credentials go in (POST, PUT .../credentials) and never come out: answers say only whether a
 source has any. A sync run here commits batch by batch like the scheduled one, then refreshes
@@ -17,6 +17,7 @@ from brightline.auth import ApiKeyInfo
 from brightline.service.deps import JsonBody, require_scope
 from brightline.service.state import ServiceState, get_state
 from brightline.sources.service import SourceService
+from brightline.sources.sync import MAX_PAUSE_REASON
 
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
 State = Annotated[ServiceState, Depends(get_state)]
@@ -101,6 +102,18 @@ def _sync(state: ServiceState, name: str, actor: str) -> dict[str, Any]:
 async def sync_source(key: Admin, state: State, name: str) -> dict[str, object]:
     """One run: every batch the source has now; 409 if it is paused. ``busy`` if another process runs it."""
     return await run_in_threadpool(_sync, state, name, _actor(key))
+
+
+@router.post("/{name}/pause", summary="Stop a source's syncs until it is resumed (scope: admin)")
+async def pause_source(
+    key: Admin,
+    state: State,
+    name: str,
+    reason: Annotated[str, Query(max_length=MAX_PAUSE_REASON, description="Why (status and audit log).")] = "",
+) -> dict[str, object]:
+    """Pause the source; syncs answer 409 until it is resumed, which then confirms nothing."""
+    await run_in_threadpool(_sources(state).engine.pause, name, reason, actor=_actor(key))
+    return {"source": _sources(state).catalog.get(name).as_dict()}
 
 
 @router.post("/{name}/resume", summary="Confirm a paused source (scope: admin)")

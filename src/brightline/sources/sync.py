@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from brightline.banks.revisions import bump_revision
-from brightline.errors import BrightlineError, SourceAuthError, SourcePausedError
+from brightline.errors import BrightlineError, SourceAuthError, SourcePausedError, ValidationError
 from brightline.sources.apply import MAX_PROBLEMS, BatchApplier, BatchOutcome, apply_batch
 from brightline.sources.catalog import SourceCatalog, source_subject
 from brightline.sources.locks import lease_owner, renew_lease, sync_lock
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 _S = sources_table.c
 _E = entries_table.c
 CREDENTIALS_REFUSED = "credentials refused"
+# The reason of every pause an admin asked for, so resuming one confirms nothing: no change was held.
+PAUSED_BY_ADMIN = "paused by an admin"
+MAX_PAUSE_REASON = 500
 
 
 @dataclass(frozen=True)
@@ -261,8 +264,10 @@ class SyncEngine:
     def resume(self, name: str, *, actor: str = "system") -> None:
         """An admin confirms a paused source: the next run applies what was held back, unchecked."""
         info = self._catalog.get(name)
-        # Only a change the safety check held back is confirmed; refused credentials need new ones.
-        held = info.state == "paused" and info.paused_reason != CREDENTIALS_REFUSED
+        # Only a change the safety check held back is confirmed; refused credentials need new ones,
+        # and a pause an admin asked for held nothing back.
+        reason = info.paused_reason
+        held = info.state == "paused" and reason != CREDENTIALS_REFUSED and not reason.startswith(PAUSED_BY_ADMIN)
         with self._db.write_connection() as conn:
             conn.execute(
                 sa.update(sources_table)
@@ -272,7 +277,10 @@ class SyncEngine:
             details = {"source": info.name, "reason": info.paused_reason}
             append_audit(conn, actor=actor, action="source.resumed", subject=source_subject(info.name), details=details)
 
-    def pause(self, name: str, reason: str, *, actor: str = "system") -> None:
-        """An admin pauses a source by hand."""
+    def pause(self, name: str, reason: str = "", *, actor: str = "system") -> None:
+        """An admin stops a source's syncs until it is resumed (a suspect feed, a partner's request)."""
         info = self._catalog.get(name)
-        self._pause(info.id, info.name, reason or "paused by an admin", actor=actor)
+        text = reason.strip()
+        if len(text) > MAX_PAUSE_REASON:
+            raise ValidationError(f"the reason must be at most {MAX_PAUSE_REASON} characters")
+        self._pause(info.id, info.name, f"{PAUSED_BY_ADMIN}: {text}" if text else PAUSED_BY_ADMIN, actor=actor)
