@@ -213,7 +213,7 @@ class Intake:
             rules=outcome.fired,
             withheld=outcome.withheld,
         )
-        sent = 0 if done.webhooks else self._send_webhooks(record, hits, outcome, result)
+        sent = self._send_webhooks(record, hits, outcome, result, already=done.webhooks)
         self._finished(record.id)
         return IntakeResult(**{**result.__dict__, "webhooks": sent})
 
@@ -234,7 +234,13 @@ class Intake:
         )
 
     def _send_webhooks(
-        self, record: ScanRecord, hits: list[CaseHit], outcome: RuleOutcome, result: IntakeResult
+        self,
+        record: ScanRecord,
+        hits: list[CaseHit],
+        outcome: RuleOutcome,
+        result: IntakeResult,
+        *,
+        already: frozenset[tuple[str, str]] = frozenset(),
     ) -> int:
         # The platform learns ids and what was decided, never hashes: a webhook URL is less guarded than the API.
         payload = {
@@ -244,11 +250,12 @@ class Intake:
             "actions": result.as_dict(),
             "banks": sorted({hit.bank for hit in hits}),
         }
-        for rule, url in outcome.webhooks:
+        due = [(rule, url) for rule, url in outcome.webhooks if (rule, url) not in already]
+        for rule, url in due:
             self._webhooks.enqueue(
                 rule=rule, url=url, event="match", payload=payload, scan_id=record.id, case_id=result.case_id
             )
-        return len(outcome.webhooks)
+        return len(due)
 
     def replay(self, record: ScanRecord) -> IntakeResult:
         """What an earlier intake of this scan decided, read back from the store (idempotent retries)."""
@@ -277,7 +284,7 @@ class _Done:
     case_id: int | None = None
     enforced: frozenset[str] = frozenset()
     notice: str | None = None
-    webhooks: bool = False
+    webhooks: frozenset[tuple[str, str]] = frozenset()  # (rule, url) already queued
 
     @classmethod
     def of(cls, db: Database, scan_id: int) -> _Done:
@@ -298,7 +305,9 @@ class _Done:
             notice = conn.execute(
                 sa.select(user_notices_table.c.text).where(user_notices_table.c.scan_id == scan_id).limit(1)
             ).scalar()
-            webhooks = conn.execute(
-                sa.select(webhook_deliveries_table.c.id).where(webhook_deliveries_table.c.scan_id == scan_id).limit(1)
-            ).scalar()
-        return cls(evidence_id, case_id, frozenset(enforced), notice, webhooks is not None)
+            queued = conn.execute(
+                sa.select(webhook_deliveries_table.c.rule, webhook_deliveries_table.c.url).where(
+                    webhook_deliveries_table.c.scan_id == scan_id
+                )
+            ).all()
+        return cls(evidence_id, case_id, frozenset(enforced), notice, frozenset((r.rule, r.url) for r in queued))

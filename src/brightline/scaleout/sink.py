@@ -50,9 +50,9 @@ class RecordCounts:
 
     new: int = 0
     replayed: int = 0
-    cases: int = 0  # review cases opened for the new records (and for resumed ones)
+    cases: int = 0  # review cases this run opened (for new records and for finished interrupted intakes)
     resumed: int = 0  # replayed records whose interrupted intake this run finished
-    without_evidence: int = 0  # new records whose file could not be kept (changed, gone or too large)
+    without_evidence: int = 0  # records taken in whose file could not be kept (changed, gone or too large)
 
 
 class Recorder:
@@ -93,19 +93,22 @@ class Recorder:
                 # A crash after recording (a killed driver) left this match unreviewed: finish its intake.
                 if self._intake is not None and self._intake.interrupted(stored):
                     self.counts.resumed += 1
-                    self._take_in(self._intake, row, stored, matches)
+                    had_case = self._intake.replay(stored).case_id is not None
+                    self._take_in(self._intake, row, stored, matches, had_case=had_case)
                 continue
             self.counts.new += 1
             if self._intake is not None:
                 self._take_in(self._intake, row, stored, matches)
 
-    def _take_in(self, intake: Intake, row: Row, stored: ScanRecord, matches: Sequence[Match]) -> None:
+    def _take_in(
+        self, intake: Intake, row: Row, stored: ScanRecord, matches: Sequence[Match], *, had_case: bool = False
+    ) -> None:
         media = self._matched_bytes(row)
-        if media is None:
-            self.counts.without_evidence += 1
         result = intake.process(stored, matches, media=media, media_type=stored.content_type, actor=ACTOR)
-        if result.case_id is not None:
+        if result.case_id is not None and not had_case:
             self.counts.cases += 1
+        if result.evidence_id is None:
+            self.counts.without_evidence += 1
 
     def _matched_bytes(self, row: Row) -> bytes | None:
         """The file's bytes if they are still the ones that matched (same SHA-256), else None."""
