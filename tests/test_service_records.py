@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -71,14 +72,19 @@ async def test_a_matching_scan_is_recorded_before_the_response(service: Service,
     assert {e.scan_id for e in events} == {body["scan_id"]} and len(events) == 3
 
 
+async def _scan_ok(service: Service, photo: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    """POST /v1/scan, which must answer 200; its JSON body."""
+    response = await service.client.post("/v1/scan", files=upload(photo), headers=headers)
+    assert response.status_code == 200
+    return dict(response.json())
+
+
 async def test_idempotent_scan_retry_returns_the_same_record(service: Service, photos: list[bytes]) -> None:
     bank_with_photo(service, photos[0])
     headers = {**service.auth("scan"), "Idempotency-Key": "retry-me"}
 
-    async def scan() -> dict[str, Any]:
-        response = await service.client.post("/v1/scan", files=upload(photos[0]), headers=headers)
-        assert response.status_code == 200
-        return dict(response.json())
+    def scan() -> Awaitable[dict[str, Any]]:
+        return _scan_ok(service, photos[0], headers)
 
     first = await scan()
     again = await scan()
@@ -287,10 +293,8 @@ async def test_a_retry_finishes_an_interrupted_intake_with_the_resent_upload(
     bank_with_photo(service, photos[0])
     headers = {**service.auth("scan"), "Idempotency-Key": "crash-me"}
 
-    async def scan() -> dict[str, Any]:
-        response = await service.client.post("/v1/scan", files=upload(photos[0]), headers=headers)
-        assert response.status_code == 200
-        return dict(response.json())
+    def scan() -> Awaitable[dict[str, Any]]:
+        return _scan_ok(service, photos[0], headers)
 
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the worker died after recording the match")

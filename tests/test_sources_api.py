@@ -77,13 +77,20 @@ async def test_credentials_go_in_and_never_come_out(svc: Service) -> None:
     assert listed.json()["sources"][0]["has_credentials"] is True
 
 
-async def test_a_paused_source_answers_409_until_resumed(svc: Service, tmp_path: Path) -> None:
+async def _synced_drop(svc: Service, tmp_path: Path, entries: int) -> Path:
+    """A `file` source "drop" into a new bank "feed", synced once with ``entries`` hashes; its list file."""
     svc.state.banks.create_bank("feed")
-    admin = svc.auth("admin")
-    path = _listing(tmp_path, range(150))
+    path = _listing(tmp_path, range(entries))
     body = {"name": "drop", "kind": "file", "bank": "feed", "options": {"path": str(path), "signal_type": "md5"}}
+    admin = svc.auth("admin")
     await svc.client.post("/v1/sources", json=body, headers=admin)
     await svc.client.post("/v1/sources/drop/sync", headers=admin)
+    return path
+
+
+async def test_a_paused_source_answers_409_until_resumed(svc: Service, tmp_path: Path) -> None:
+    admin = svc.auth("admin")
+    path = await _synced_drop(svc, tmp_path, 150)
     path.write_text(md5(1) + "\n")  # 149 of 150 gone at once
     paused = await svc.client.post("/v1/sources/drop/sync", headers=admin)
     assert paused.json()["result"]["status"] == "paused"
@@ -95,12 +102,8 @@ async def test_a_paused_source_answers_409_until_resumed(svc: Service, tmp_path:
 
 
 async def test_an_admin_pause_stops_syncs_and_resuming_it_confirms_nothing(svc: Service, tmp_path: Path) -> None:
-    svc.state.banks.create_bank("feed")
     admin = svc.auth("admin")
-    path = _listing(tmp_path, range(150))
-    body = {"name": "drop", "kind": "file", "bank": "feed", "options": {"path": str(path), "signal_type": "md5"}}
-    await svc.client.post("/v1/sources", json=body, headers=admin)
-    await svc.client.post("/v1/sources/drop/sync", headers=admin)
+    path = await _synced_drop(svc, tmp_path, 150)
     paused = await svc.client.post("/v1/sources/drop/pause", params={"reason": "the partner asked"}, headers=admin)
     assert paused.status_code == 200
     assert paused.json()["source"]["paused_reason"] == "paused by an admin: the partner asked"
